@@ -1,0 +1,42 @@
+"""The one place that turns exceptions into exit codes (tracebacks only with EMOCLI_DEBUG=1)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from typer.core import TyperGroup
+
+from emocli.cli.output import error_line
+from emocli.errors import EmocliError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def debug() -> bool:
+    return os.environ.get("EMOCLI_DEBUG") == "1"
+
+
+class ErrorMappingGroup(TyperGroup):
+    """A Typer group whose subcommands' errors become one line on stderr and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except EmocliError as exc:
+            if debug():
+                raise
+            error_line(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            error_line("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # noqa: BLE001 - the user gets one line, developers the trace
+            if debug():
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            error_line(f"internal error: {type(exc).__name__}: {first} "
+                       "(set EMOCLI_DEBUG=1 for the traceback)")
+            raise typer.Exit(EXIT_FAILED) from None

@@ -1,0 +1,99 @@
+"""`emocli evaluate`: per-class report and confusion matrix of one or more models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from emocli.cli.output import note, out, print_json
+from emocli.data.labels import EMOTIONS
+from emocli.data.store import load_dataset
+from emocli.engine.evaluate import Evaluation, default_split, ensemble, evaluate
+from emocli.engine.predict import Predictor
+from emocli.errors import EmocliError
+from emocli.fileio import atomic_path
+
+DATA_HELP = "Dataset: a FER2013 source or cache; default: the imported one."
+
+
+def report_table(ev: Evaluation) -> Table:
+    rep = ev.report()
+    table = Table("", "precision", "recall", "f1-score", "support",
+                  title=f"{ev.model} on {ev.split} ({rep['n']} images)")
+    for emotion, row in rep["per_class"].items():
+        table.add_row(emotion, f"{row['precision']:.4f}", f"{row['recall']:.4f}",
+                      f"{row['f1']:.4f}", str(row["support"]))
+    table.add_section()
+    table.add_row("accuracy", "", "", f"{rep['accuracy']:.4f}", str(rep["n"]))
+    for name in ("macro", "weighted"):
+        avg = rep[name]
+        table.add_row(f"{name} avg", f"{avg['precision']:.4f}", f"{avg['recall']:.4f}",
+                      f"{avg['f1-score']:.4f}", str(rep["n"]))
+    return table
+
+
+def confusion_table(ev: Evaluation) -> Table:
+    table = Table("true \\ predicted", *EMOTIONS, title="Confusion matrix")
+    for emotion, row in zip(EMOTIONS, ev.report()["confusion"]):
+        table.add_row(emotion, *map(str, row))
+    return table
+
+
+def comparison_table(evaluations: list[Evaluation]) -> Table:
+    table = Table("model", "accuracy", "macro F1", *[f"F1 {e}" for e in EMOTIONS],
+                  title="Comparison")
+    for ev in evaluations:
+        rep = ev.report()
+        table.add_row(ev.model, f"{rep['accuracy']:.4f}", f"{rep['macro_f1']:.4f}",
+                      *[f"{rep['per_class'][e]['f1']:.3f}" for e in EMOTIONS])
+    return table
+
+
+def evaluate_command(
+    models: Annotated[Optional[list[Path]], typer.Argument(
+        help="Model files (.pt); default: the model bundled with emocli.")] = None,
+    data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
+    split: Annotated[Optional[str], typer.Option(
+        help="test, val or train; default: test if the data has it, else val.")] = None,
+    tta: Annotated[str, typer.Option(
+        help="Test-time augmentation: none, flip (with the mirror) or tencrop.")] = "none",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Write the confusion matrix (row-normalized, with counts) as a PNG.")] = None,
+    csv: Annotated[Optional[Path], typer.Option(
+        help="Write one row per image: index,true,pred and the 7 probabilities.")] = None,
+    use_ensemble: Annotated[bool, typer.Option(
+        "--ensemble", help="Also report the average of the models' probabilities.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Print the per-class report (sklearn) and the confusion matrix of a model."""
+    predictors = [Predictor.load(m) for m in (models or [None])]
+    dataset = load_dataset(data)
+    split = split or default_split(dataset)
+    evaluations = [evaluate(p, dataset, split, tta, batch_size) for p in predictors]
+    if use_ensemble:
+        if len(evaluations) < 2:
+            raise EmocliError("--ensemble needs at least two models")
+        evaluations.append(ensemble(evaluations))
+    main = evaluations[-1]  # the ensemble when there is one
+    if csv is not None:
+        with atomic_path(csv, suffix=".csv") as tmp:
+            main.predictions().to_csv(tmp, index=False, float_format="%.6f")
+    if plot is not None:
+        from emocli.plots import confusion_plot  # matplotlib only when asked
+
+        confusion_plot(main.report()["confusion"], f"{Path(main.model).name} on {split}", plot)
+    if as_json:
+        docs = [e.document() for e in evaluations]
+        print_json(docs[0] if len(docs) == 1 else {"models": docs})
+        return
+    for ev in evaluations if len(evaluations) == 1 else [main]:
+        out.print(report_table(ev))
+        out.print(confusion_table(ev))
+    if len(evaluations) > 1:
+        out.print(comparison_table(evaluations))
+    for ev in evaluations:
+        note(f"{ev.model}: {ev.images_per_s:.0f} images/s")

@@ -1,0 +1,31 @@
+"""Where output goes: results on stdout, messages and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+
+# Rich drops colour and live displays by itself when the stream is not a terminal or NO_COLOR
+# is set; soft_wrap keeps long paths on one line for scripts that read them.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def print_json(document) -> None:
+    """Exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def note(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+
+
+def warn(message: str) -> None:
+    note(f"emocli: warning: {message}")
+
+
+def error_line(message: str) -> None:
+    note(f"emocli: error: {message}")

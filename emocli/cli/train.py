@@ -1,0 +1,128 @@
+"""`emocli train`: train a registry architecture, or list the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from emocli import models, optim
+from emocli.cli.output import out, print_json
+from emocli.cli.progress import RichReporter
+from emocli.data.store import load_dataset
+from emocli.engine.runs import next_run_dir
+from emocli.engine.train import TrainConfig, Trainer, load_run_config
+from emocli.errors import EmocliError, Interrupted
+
+DATA_HELP = "Dataset: a FER2013 source (CSV, .zip, folder) or an emocli cache; default: the imported one."
+
+
+def parse_arch_args(pairs: list[str]) -> dict[str, str]:
+    args = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise EmocliError(f"--arch-arg must be KEY=VALUE, got {pair!r}")
+        args[key.strip()] = value.strip()
+    return args
+
+
+def registry_document() -> dict:
+    return {"architectures": models.describe(), **optim.describe()}
+
+
+def show_registry(as_json: bool) -> None:
+    doc = registry_document()
+    if as_json:
+        print_json(doc)
+        return
+    archs = Table("architecture", "parameters (default)", "description", title="Architectures")
+    for a in doc["architectures"]:
+        params = ", ".join(f"{k}={v['default']}" for k, v in a["params"].items())
+        archs.add_row(a["name"], params, a["description"])
+    opts = Table("optimizer", "default lr", "options", "description", title="Optimizers")
+    for o in doc["optimizers"]:
+        opts.add_row(o["name"], str(o["default_lr"]), ", ".join(o["flags"]), o["description"])
+    scheds = Table("schedule", "steps", "depends on --epochs", "description", title="Schedules")
+    for s in doc["schedules"]:
+        scheds.add_row(s["name"], "batch" if s["per_batch"] else "epoch",
+                       "yes" if s["budget_dependent"] else "no", s["description"])
+    for table in (archs, opts, scheds):
+        out.print(table)
+
+
+def summary_table(result) -> Table:
+    table = Table("", "epoch", "train loss", "train acc", "val loss", "val acc", "val F1",
+                  title=f"Run {result.run_dir} ({result.status})")
+    for label, row in (("last", result.last), ("best", result.best)):
+        table.add_row(label, str(row["epoch"]), f"{row['train_loss']:.4f}",
+                      f"{row['train_acc']:.4f}", f"{row['val_loss']:.4f}",
+                      f"{row['val_acc']:.4f}", f"{row['val_f1']:.4f}")
+    return table
+
+
+def train(
+    data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
+    arch: Annotated[str, typer.Option(help="Architecture from the registry (see --list).")] = "vgg",
+    conv: Annotated[Optional[int], typer.Option(help="cnn: number of conv blocks (1-5).")] = None,
+    fc: Annotated[Optional[int], typer.Option(help="cnn/vgg: number of FC layers (1-5).")] = None,
+    arch_arg: Annotated[Optional[list[str]], typer.Option(
+        "--arch-arg", help="Another architecture parameter, KEY=VALUE (repeatable).")] = None,
+    optim_name: Annotated[str, typer.Option("--optim", help="Optimizer (see --list).")] = "sgd",
+    lr: Annotated[Optional[float], typer.Option(
+        help="Learning rate (peak LR for onecycle); default: the optimizer's.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
+    schedule: Annotated[str, typer.Option(help="LR schedule (see --list).")] = "onecycle",
+    epochs: Annotated[int, typer.Option(help="Number of epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed repeats a CPU run.")] = 0,
+    subset: Annotated[Optional[int], typer.Option(
+        help="Train on a stratified subset of N training images (quick runs).")] = None,
+    augment: Annotated[bool, typer.Option(
+        help="Batched flip, affine and random erasing.")] = True,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing, 0-1.")] = 0.1,
+    balance: Annotated[str, typer.Option(
+        help="Class imbalance: none, weights (weighted loss) or sampler (balanced).")] = "none",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    val_fraction: Annotated[float, typer.Option(
+        help="Share of train carved out as val when the data has no val split.")] = 0.1,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Run directory (default: runs/train/exp, exp2, ...).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="Continue the run in this directory from weights/last.pt.")] = None,
+    list_registry: Annotated[bool, typer.Option(
+        "--list", help="Show the registered architectures, optimizers and schedules.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a network; writes config.json, metrics.csv and weights/{best,last}.pt."""
+    if list_registry:
+        show_registry(as_json)
+        return
+    if resume is not None:
+        cfg = load_run_config(resume).validate()
+        run_dir = resume
+    else:
+        arch_args = {"conv": conv, "fc": fc, **parse_arch_args(arch_arg or [])}
+        cfg = TrainConfig(arch=arch, arch_args=arch_args, optim=optim_name, lr=lr,
+                          weight_decay=weight_decay, schedule=schedule, epochs=epochs,
+                          batch_size=batch_size, seed=seed, subset=subset, augment=augment,
+                          label_smoothing=label_smoothing, balance=balance, device=device,
+                          data=data, val_fraction=val_fraction).validate()
+        run_dir = output or next_run_dir("train")
+    dataset = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    trainer = Trainer(cfg, dataset, run_dir, RichReporter())
+    try:
+        result = trainer.run(resume=resume is not None)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; continue with: emocli train --resume {run_dir}") from None
+    weights = run_dir / "weights"
+    if as_json:
+        print_json({"run_dir": str(run_dir), "status": result.status, "last": result.last,
+                    "best": result.best, "best_weights": str(weights / "best.pt"),
+                    "last_weights": str(weights / "last.pt")})
+    else:
+        out.print(summary_table(result))
+        out.print(f"weights: {weights / 'best.pt'} (best), {weights / 'last.pt'} (last)",
+                  highlight=False)

@@ -1,0 +1,61 @@
+"""Checkpoints: a state dict plus plain-typed metadata, loaded with `weights_only=True` only."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emocli import __version__
+from emocli.errors import EmocliError
+from emocli.fileio import atomic_path
+from emocli.models import create_model
+
+FORMAT = "emocli-checkpoint-1"
+REQUIRED = ("arch", "arch_args", "classes", "input_size", "normalization", "state_dict")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: dict, half: bool = False,
+                    **training_state) -> None:
+    """Write atomically; `half` stores float weights as float16 (for the bundled model)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+             for k, v in model.state_dict().items()}
+    ckpt = {"format": FORMAT, "emocli_version": __version__, **meta, "state_dict": state,
+            **training_state}
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load and check a checkpoint; never unpickle anything but plain data."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmocliError(f"{path}: no such model file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).splitlines()[0] if "weights_only" in str(exc) else "unpickling failed"
+        raise EmocliError(f"{path}: refused: the file holds pickled objects that are not plain "
+                          f"data ({reason[:120]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        raise EmocliError(f"{path}: not a readable model file (truncated, or not a PyTorch "
+                          f"checkpoint: {str(exc).splitlines()[0][:100]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or \
+            any(k not in ckpt for k in REQUIRED):
+        raise EmocliError(f"{path}: not an emocli checkpoint")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module:
+    """Rebuild the registered architecture and load the weights (strictly)."""
+    model = create_model(ckpt["arch"], num_classes=len(ckpt["classes"]), **ckpt["arch_args"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise EmocliError(f"{source}: the weights do not fit architecture {ckpt['arch']!r} "
+                          f"with {ckpt['arch_args']}") from None
+    return model.eval()

@@ -1,0 +1,117 @@
+"""Video and image I/O with OpenCV, and audio copying with the ffmpeg that imageio-ffmpeg ships."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emocli.errors import EmocliError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+_FOURCC = {".avi": "MJPG", ".webm": "VP80"}  # everything else: MPEG-4 part 2
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTS
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise EmocliError(f"{path}: not a readable image")
+    return image
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    from emocli.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise EmocliError(f"{path}: cannot write an image with this extension")
+
+
+@dataclass
+class VideoInfo:
+    fps: float
+    width: int
+    height: int
+    frames: int  # as the container claims; the decoded count is authoritative
+
+
+class VideoReader:
+    """Frames of a video; a frame that fails to decode mid-stream is counted and skipped."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.cap = cv2.VideoCapture(str(path))
+        if not self.cap.isOpened():
+            raise EmocliError(f"{path}: neither a video nor an image that OpenCV can read")
+        self.info = VideoInfo(self.cap.get(cv2.CAP_PROP_FPS) or 25.0,
+                              int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                              int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                              int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self.decode_errors = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        failures = 0
+        while True:
+            ok, frame = self.cap.read()
+            if ok:
+                failures = 0
+                yield frame
+                continue
+            position = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
+            if position >= self.info.frames or failures >= 10:
+                break
+            failures += 1  # a damaged frame inside the stream: carry on
+            self.decode_errors += 1
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class VideoWriter:
+    def __init__(self, path: Path, info: VideoInfo):
+        fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(path.suffix.lower(), "mp4v"))
+        self.writer = cv2.VideoWriter(str(path), fourcc, info.fps, (info.width, info.height))
+        if not self.writer.isOpened():
+            raise EmocliError(f"{path}: cannot write a video with this extension")
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(frame)
+
+    def close(self) -> None:
+        self.writer.release()
+
+
+def ffmpeg_exe() -> str | None:
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return shutil.which("ffmpeg")
+
+
+def has_audio(ffmpeg: str, path: Path) -> bool:
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True,
+                           text=True, errors="replace")
+    return "Audio:" in probe.stderr
+
+
+def mux_audio(ffmpeg: str, video: Path, audio_source: Path, target: Path) -> bool:
+    """Copy the audio of `audio_source` beside the video stream of `video` into `target`."""
+    base = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
+            "-i", str(audio_source), "-map", "0:v:0", "-map", "1:a", "-c:v", "copy"]
+    for audio_codec in (["-c:a", "copy"], ["-c:a", "aac"]):  # re-encode if the codec won't fit
+        if subprocess.run(base + audio_codec + [str(target)],
+                          capture_output=True).returncode == 0:
+            return True
+    return False

@@ -1,0 +1,80 @@
+"""Turning 48x48 gray faces into the 7 class probabilities, with optional test-time augmentation."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
+
+from emocli.data.labels import EMOTIONS
+from emocli.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from emocli.errors import EmocliError
+
+TTA = ("none", "flip", "tencrop")
+
+
+def bundled_model_path() -> Path:
+    return Path(str(files("emocli") / "assets" / "default.pt"))
+
+
+class Predictor:
+    """A loaded model with the preprocessing it was trained with."""
+
+    def __init__(self, ckpt: dict, name: str):
+        self.name = name
+        self.model = model_from_checkpoint(ckpt, name)
+        self.classes = list(ckpt["classes"])
+        self.mean = float(ckpt["normalization"]["mean"])
+        self.std = float(ckpt["normalization"]["std"])
+        self.input_size = int(ckpt["input_size"])
+        self.metrics = ckpt.get("metrics", {})
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Predictor:
+        """Load a model file; None means the model bundled with emocli."""
+        if path is None:
+            path = bundled_model_path()
+            if not path.is_file():
+                raise EmocliError("this build of emocli has no bundled model yet: pass a model "
+                                  "file (train one with `emocli train`)")
+        return cls(load_checkpoint(path), str(path))
+
+    def check_classes(self) -> None:
+        if self.classes != list(EMOTIONS):
+            raise EmocliError(f"{self.name}: its classes {self.classes} differ from the data's "
+                              f"{list(EMOTIONS)}")
+
+    def _logits_to_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softmax(self.model(x), dim=1)
+
+    def _proba(self, x: torch.Tensor, tta: str) -> torch.Tensor:
+        if tta == "none":
+            return self._logits_to_proba(x)
+        if tta == "flip":
+            return (self._logits_to_proba(x) + self._logits_to_proba(x.flip(-1))) / 2
+        side = self.input_size
+        crops = TF.ten_crop(x, [round(side * 0.875)] * 2)
+        batch = torch.cat([F.interpolate(c, size=(side, side), mode="bilinear",
+                                         align_corners=False) for c in crops])
+        return self._logits_to_proba(batch).view(10, len(x), -1).mean(0)
+
+    @torch.no_grad()
+    def predict_proba(self, images: np.ndarray, tta: str = "none",
+                      batch_size: int = 256) -> np.ndarray:
+        """(N, 48, 48) uint8 faces -> (N, 7) probabilities in FER2013 label order."""
+        if tta not in TTA:
+            raise EmocliError(f"--tta must be one of {', '.join(TTA)}, got {tta!r}")
+        if batch_size < 1:
+            raise EmocliError("--batch-size must be at least 1")
+        out = []
+        for lo in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + batch_size]))
+            x = x.unsqueeze(1).float().div_(255).sub_(self.mean).div_(self.std)
+            out.append(self._proba(x, tta))
+        if not out:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return torch.cat(out).numpy()

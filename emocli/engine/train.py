@@ -1,0 +1,282 @@
+"""Training: one uint8 tensor in memory, batched augmentation, resumable, repeatable."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+
+from emocli.data.dataset import Dataset
+from emocli.data.labels import EMOTIONS
+from emocli.engine import metrics
+from emocli.engine.augment import augment_batch
+from emocli.engine.checkpoint import load_checkpoint, save_checkpoint
+from emocli.errors import EmocliError
+from emocli.fileio import atomic_path, write_text
+from emocli.models import create_model, resolve_args
+from emocli.optim import create_optimizer, get_optimizer, get_schedule
+
+BALANCE = ("none", "weights", "sampler")
+
+
+@dataclass
+class TrainConfig:
+    """Everything needed to repeat a run (saved as config.json)."""
+
+    arch: str = "cnn"
+    arch_args: dict = field(default_factory=dict)
+    optim: str = "adam"
+    lr: float | None = None  # None: the optimizer's default
+    weight_decay: float | None = None
+    schedule: str = "constant"
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 0
+    subset: int | None = None
+    augment: bool = True
+    label_smoothing: float = 0.0
+    balance: str = "none"
+    device: str = "auto"
+    data: str | None = None
+    val_fraction: float = 0.1
+    data_checksum: str = ""
+
+    def validate(self) -> TrainConfig:
+        """Check every field early, so a bad flag fails before any data is read."""
+        self.arch_args = resolve_args(self.arch, **self.arch_args)
+        create_model(self.arch, **self.arch_args)
+        spec = get_optimizer(self.optim)
+        get_schedule(self.schedule)
+        self.lr = spec.default_lr if self.lr is None else self.lr
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise EmocliError(f"--lr must be a positive number, got {self.lr}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise EmocliError("--epochs and --batch-size must be at least 1")
+        if self.subset is not None and self.subset < len(EMOTIONS):
+            raise EmocliError(f"--subset must be at least {len(EMOTIONS)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise EmocliError("--label-smoothing must be in [0, 1)")
+        if self.balance not in BALANCE:
+            raise EmocliError(f"--balance must be one of {', '.join(BALANCE)}")
+        resolve_device(self.device)
+        return self
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise EmocliError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise EmocliError("--device cuda: no CUDA device is available here")
+    return torch.device(name)
+
+
+class Reporter:
+    """Progress callbacks; the default reports nothing."""
+
+    def start(self, cfg: TrainConfig, start_epoch: int, steps_per_epoch: int) -> None: ...
+    def batch(self, step: int, loss: float, acc: float, images_per_s: float) -> None: ...
+    def epoch(self, row: dict) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    rows: list[dict]
+    best: dict
+    status: str  # finished | diverged | stalled
+
+    @property
+    def last(self) -> dict:
+        return self.rows[-1]
+
+
+def _select_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    idx = np.arange(len(labels))
+    if n is None or n >= len(labels):
+        return idx
+    try:
+        return np.sort(train_test_split(idx, train_size=n, random_state=seed, stratify=labels)[0])
+    except ValueError:
+        return np.sort(train_test_split(idx, train_size=n, random_state=seed)[0])
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+
+
+class Trainer:
+    """One training run in one run directory."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, run_dir: Path,
+                 reporter: Reporter | None = None, stop_check=None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.reporter = reporter or Reporter()
+        self.stop_check = stop_check  # (rows) -> status string to stop early, or None
+        self.device = resolve_device(cfg.device)
+        x, y = data.split("train")
+        if not len(y):
+            raise EmocliError(f"{data.source}: no train split")
+        keep = _select_subset(y, cfg.subset, cfg.seed)
+        self.x_train, self.y_train = _to_tensor(x[keep]), torch.from_numpy(y[keep])
+        xv, yv = data.split("val")
+        if not len(yv):
+            raise EmocliError(f"{data.source}: no val split (use --val-fraction)")
+        self.x_val, self.y_val = _to_tensor(xv), torch.from_numpy(yv)
+        pixels = self.x_train.float() / 255
+        self.mean, self.std = float(pixels.mean()), float(pixels.std())
+        cfg.data_checksum = data.checksum
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(cfg.arch, **cfg.arch_args).to(self.device)
+        if self.device.type == "cpu":  # measured ~15% faster for these nets on the CPU
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.steps = math.ceil(len(self.y_train) / cfg.batch_size)
+        self.optimizer = create_optimizer(cfg.optim, self.model.parameters(), cfg.lr,
+                                          weight_decay=cfg.weight_decay)
+        sched = get_schedule(cfg.schedule)
+        self.scheduler = sched.build(self.optimizer, cfg.epochs, self.steps)
+        self.per_batch = sched.per_batch
+        counts = torch.bincount(self.y_train, minlength=len(EMOTIONS)).float()
+        self.class_weights = (counts.sum() / (len(EMOTIONS) * counts.clamp(min=1)))
+        self.rows: list[dict] = []
+        self.best: dict = {}
+
+    # -- data -----------------------------------------------------------------------------
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True).float().div_(255).sub_(self.mean).div_(self.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
+
+    def _order(self, gen: torch.Generator) -> torch.Tensor:
+        n = len(self.y_train)
+        if self.cfg.balance == "sampler":
+            weights = self.class_weights[self.y_train]
+            return torch.multinomial(weights, n, replacement=True, generator=gen)
+        return torch.randperm(n, generator=gen)
+
+    # -- loop -----------------------------------------------------------------------------
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        weight = self.class_weights.to(self.device) if self.cfg.balance == "weights" else None
+        return F.cross_entropy(logits, y, weight=weight, label_smoothing=self.cfg.label_smoothing)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        seed = self.cfg.seed * 1_000_003 + epoch  # per-epoch seeds make resume exact
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        self.model.train()
+        order = self._order(gen)
+        total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+        for step, lo in enumerate(range(0, len(order), self.cfg.batch_size)):
+            idx = order[lo:lo + self.cfg.batch_size]
+            x, y = self._normalize(self.x_train[idx]), self.y_train[idx].to(self.device)
+            if self.cfg.augment:
+                x = augment_batch(x, gen)
+            logits = self.model(x)
+            loss = self._loss(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.per_batch:
+                self.scheduler.step()
+            total_loss += float(loss.detach()) * len(y)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += len(y)
+            self.reporter.batch(step + 1, total_loss / seen, correct / seen,
+                                seen / (time.perf_counter() - start))
+        return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+
+    @torch.no_grad()
+    def _validate(self) -> dict:
+        self.model.eval()
+        losses, preds = [], []
+        for lo in range(0, len(self.y_val), 512):
+            x = self._normalize(self.x_val[lo:lo + 512])
+            y = self.y_val[lo:lo + 512].to(self.device)
+            logits = self.model(x)
+            losses.append(float(F.cross_entropy(logits, y, reduction="sum")))
+            preds.append(logits.argmax(1).cpu())
+        m = metrics.summary(self.y_val.numpy(), torch.cat(preds).numpy())
+        return {"val_loss": sum(losses) / len(self.y_val), "val_acc": m["accuracy"],
+                "val_precision": m["precision"], "val_recall": m["recall"], "val_f1": m["f1"]}
+
+    def meta(self) -> dict:
+        return {"arch": self.cfg.arch, "arch_args": dict(self.cfg.arch_args),
+                "classes": list(EMOTIONS), "input_size": 48,
+                "normalization": {"mean": self.mean, "std": self.std},
+                "config": asdict(self.cfg)}
+
+    def _save(self, epoch: int, row: dict) -> None:
+        weights = self.run_dir / "weights"
+        if not self.best or row["val_acc"] > self.best["val_acc"]:
+            self.best = dict(row)
+            save_checkpoint(weights / "best.pt", self.model, self.meta() | {"metrics": row})
+        save_checkpoint(weights / "last.pt", self.model, self.meta() | {"metrics": row},
+                        epoch=epoch, optimizer=self.optimizer.state_dict(),
+                        scheduler=self.scheduler.state_dict(), history=self.rows,
+                        best=self.best)
+        with atomic_path(self.run_dir / "metrics.csv") as tmp:
+            pd.DataFrame(self.rows).to_csv(tmp, index=False)
+
+    def resume(self) -> int:
+        """Restore from last.pt; return the number of epochs already done."""
+        ckpt = load_checkpoint(self.run_dir / "weights" / "last.pt")
+        if "optimizer" not in ckpt:
+            raise EmocliError(f"{self.run_dir}: last.pt holds no training state")
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.rows, self.best = list(ckpt["history"]), dict(ckpt["best"])
+        return int(ckpt["epoch"])
+
+    def run(self, resume: bool = False) -> TrainResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(self.run_dir / "config.json", json.dumps(asdict(self.cfg), indent=2) + "\n")
+        start = self.resume() if resume else 0
+        self.reporter.start(self.cfg, start, self.steps)
+        status = "finished"
+        try:
+            for epoch in range(start, self.cfg.epochs):
+                tic = time.perf_counter()
+                row = {"epoch": epoch + 1, **self._train_epoch(epoch), **self._validate(),
+                       "lr": self.optimizer.param_groups[0]["lr"]}
+                if not self.per_batch:
+                    self._step_epoch_schedule(row)
+                row["seconds"] = round(time.perf_counter() - tic, 3)
+                self.rows.append(row)
+                self._save(epoch + 1, row)
+                self.reporter.epoch(row)
+                if not math.isfinite(row["train_loss"]):
+                    status = "diverged"
+                elif self.stop_check:
+                    status = self.stop_check(self.rows) or status
+                if status != "finished":
+                    break
+        finally:
+            self.reporter.close()
+        return TrainResult(self.run_dir, self.rows, self.best, status)
+
+    def _step_epoch_schedule(self, row: dict) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(row["val_acc"])
+        else:
+            self.scheduler.step()
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The config of an existing run, for --resume."""
+    path = Path(run_dir) / "config.json"
+    if not (Path(run_dir) / "weights" / "last.pt").is_file() or not path.is_file():
+        raise EmocliError(f"{run_dir}: not a training run (no config.json and weights/last.pt)")
+    try:
+        return TrainConfig(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError):
+        raise EmocliError(f"{path}: not an emocli run config") from None
