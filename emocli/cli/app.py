@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from typer.completion import completion_init
 
 from emocli import __version__
 from emocli.cli import annotate, data, evaluate, train
 from emocli.cli.errors import ErrorMappingGroup
 from emocli.cli.pending import not_yet
+
+# the shipped scripts in completions/ call back into emocli; this makes it answer them
+completion_init()
 
 app = typer.Typer(
     name="emocli", cls=ErrorMappingGroup, no_args_is_help=True, add_completion=False,

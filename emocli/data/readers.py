@@ -205,7 +205,10 @@ def _parse_pixels(rows: list[str], source: str) -> np.ndarray:
     for i, row in enumerate(rows):
         if row.count(" ") + 1 != n_pixels:
             _parse_row(row, i, source)  # raises unless only the spacing was unusual
-    flat = np.fromstring(" ".join(rows), dtype=np.int64, sep=" ") if rows else np.array([])
+    try:
+        flat = np.fromstring(" ".join(rows), dtype=np.int64, sep=" ")
+    except ValueError:  # a token that is not an integer somewhere
+        flat = np.array([])
     if flat.size != len(rows) * n_pixels:
         for i, row in enumerate(rows):
             _parse_row(row, i, source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -128,14 +129,17 @@ class FrameAnnotator:
 
 
 def check_paths(src: Path, dst: Path) -> None:
+    """Fail before any work when the input is missing or the output cannot be written."""
     if not src.exists():
         raise EmocliError(f"{src}: no such file or folder")
     if dst.exists() and dst.resolve() == src.resolve():
         raise EmocliError(f"{dst}: the output must not be the input")
-    parent = dst.parent if not dst.is_dir() else dst
-    probe = parent if parent.exists() else next((p for p in parent.parents if p.exists()), None)
-    if probe is None or not os.access(probe, os.W_OK):
-        raise EmocliError(f"{dst}: the output location is not writable")
+    folder = dst if src.is_dir() else dst.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        raise EmocliError(f"{dst}: the output location is not writable") from None
 
 
 def annotate_image(src: Path, dst: Path, predictor: Predictor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -35,11 +36,15 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise EmocliError(f"{path}: no such model file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols on stderr
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).splitlines()[0] if "weights_only" in str(exc) else "unpickling failed"
-        raise EmocliError(f"{path}: refused: the file holds pickled objects that are not plain "
-                          f"data ({reason[:120]})") from None
+        reason = _unpickler_reason(str(exc))
+        if "global" in reason.lower():
+            raise EmocliError(f"{path}: refused: the file holds pickled objects that are not "
+                              f"plain data ({reason}); nothing in it was run") from None
+        raise EmocliError(f"{path}: not a readable model file ({reason})") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
         raise EmocliError(f"{path}: not a readable model file (truncated, or not a PyTorch "
                           f"checkpoint: {str(exc).splitlines()[0][:100]})") from None
@@ -47,6 +52,16 @@ def load_checkpoint(path: str | Path) -> dict:
             any(k not in ckpt for k in REQUIRED):
         raise EmocliError(f"{path}: not an emocli checkpoint")
     return ckpt
+
+
+def _unpickler_reason(message: str) -> str:
+    """The one informative line of torch's weights-only refusal."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("WeightsUnpickler error"):
+            return (line.partition(":")[2].strip() or (lines[i + 1] if i + 1 < len(lines)
+                                                        else ""))[:120]
+    return "unpickling failed"
 
 
 def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module:

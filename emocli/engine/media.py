@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+# FFmpeg inside OpenCV prints its own complaints (e.g. "moov atom not found") on stderr; emocli
+# reports such failures itself in one line.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
 
 from emocli.errors import EmocliError
 

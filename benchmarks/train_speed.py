@@ -1,0 +1,102 @@
+"""Training throughput on the same network and batch size, measured side by side:
+
+(a) emocli's loop: the dataset as one uint8 tensor, batched augmentation on the device;
+(b) the tutorial pipeline: torchvision ImageFolder over extracted JPEGs, per-sample
+    RandomHorizontalFlip/RandomAffine/ToTensor/Normalize/RandomErasing, a DataLoader;
+(c) forward+backward+step alone on one fixed batch (the ceiling).
+Targets: (a) >= 3x (b) and (a) >= 85% of (c).
+
+Run: python benchmarks/train_speed.py [--arch vgg] [--batches 30]
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+from torchvision import datasets, transforms
+
+from _common import FER_ZIP
+from emocli.data.readers import read_source
+from emocli.engine.train import TrainConfig, Trainer
+from emocli.models import create_model
+
+
+def emocli_loop(data, cfg: TrainConfig, run_dir: Path) -> float:
+    trainer = Trainer(cfg, data, run_dir)
+    tic = time.perf_counter()
+    trainer._train_epoch(0)
+    return len(trainer.y_train) / (time.perf_counter() - tic)
+
+
+def tutorial_pipeline(folder: Path, arch: str, batch_size: int, n_images: int) -> float:
+    tf = transforms.Compose([
+        transforms.Grayscale(), transforms.RandomHorizontalFlip(),
+        transforms.RandomAffine(10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+        transforms.ToTensor(), transforms.Normalize([0.5], [0.25]), transforms.RandomErasing()])
+    full = datasets.ImageFolder(str(folder), transform=tf)
+    pick = np.random.default_rng(0).choice(len(full), n_images, replace=False)
+    loader = DataLoader(Subset(full, pick.tolist()), batch_size=batch_size, shuffle=True)
+    model = create_model(arch).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    tic = time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return n_images / (time.perf_counter() - tic)
+
+
+def ceiling(arch: str, batch_size: int, batches: int) -> float:
+    model = create_model(arch).train().to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch_size, 1, 48, 48).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (batch_size,))
+    for step in range(batches + 2):
+        if step == 2:
+            tic = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batches * batch_size / (time.perf_counter() - tic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arch", default="vgg")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    n = args.batch_size * args.batches
+    data = read_source(FER_ZIP)
+    cfg = TrainConfig(arch=args.arch, optim="sgd", lr=0.01, schedule="constant", epochs=1,
+                      batch_size=args.batch_size, subset=n, label_smoothing=0.1).validate()
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(FER_ZIP) as z:
+            z.extractall(tmp, [m for m in z.namelist() if m.startswith("train/")])
+        results = {"a": [], "b": [], "c": []}
+        for _ in range(args.repeats):  # interleaved, so that noise hits all three alike
+            results["a"].append(emocli_loop(data, cfg, Path(tmp) / "run"))
+            results["b"].append(tutorial_pipeline(Path(tmp) / "train", args.arch,
+                                                  args.batch_size, n))
+            results["c"].append(ceiling(args.arch, args.batch_size, args.batches))
+    a, b, c = (statistics.median(results[k]) for k in "abc")
+    print(f"{args.arch}, batch {args.batch_size}, {n} images, torch threads "
+          f"{torch.get_num_threads()}, medians of {args.repeats}:")
+    print(f"(a) emocli training loop:          {a:7.0f} images/s")
+    print(f"(b) tutorial ImageFolder pipeline: {b:7.0f} images/s")
+    print(f"(c) forward+backward ceiling:      {c:7.0f} images/s")
+    print(f"(a)/(b) = {a / b:.2f}x (target >= 3x); (a)/(c) = {a / c:.0%} (target >= 85%)")
+
+
+if __name__ == "__main__":
+    main()

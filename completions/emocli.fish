@@ -1,0 +1,1 @@
+complete --command emocli --no-files --arguments "(env _EMOCLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) emocli)" --condition "env _EMOCLI_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) emocli"

@@ -1,0 +1,156 @@
+"""`emocli annotate` on the real clip and photos: quality bar, output format, bad input."""
+
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import MEDIA, run
+
+from emocli.data.labels import EMOTIONS
+from emocli.engine.media import ffmpeg_exe, has_audio
+
+CLIP = MEDIA / "test.mp4"
+
+
+def _video_props(path):
+    cap = cv2.VideoCapture(str(path))
+    props = (int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), round(cap.get(cv2.CAP_PROP_FPS), 2),
+             int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    return props, frames
+
+
+@pytest.fixture(scope="module")
+def clip_run(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("annotate")
+    result = run("annotate", CLIP, "-o", out / "out.mp4", "--model", tiny_model,
+                 "--csv", out / "faces.csv", "--plot", out / "timeline.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    return out, result.json()
+
+
+def test_one_steady_face_in_the_clip(clip_run):
+    _, doc = clip_run
+    assert doc["frames"] == 115
+    assert doc["faces_per_frame"]["1"] >= 0.98 * 115
+    assert doc["faces_per_frame"]["2+"] == 0
+    assert len(doc["tracks"]) == 1
+    track = doc["tracks"][0]
+    assert track["dominant"] in EMOTIONS
+    assert sum(track["share"].values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_output_video_keeps_frames_fps_and_size(clip_run):
+    out, _ = clip_run
+    (count, fps, w, h), decoded = _video_props(out / "out.mp4")
+    (in_count, in_fps, in_w, in_h), in_decoded = _video_props(CLIP)
+    assert decoded == in_decoded == 115
+    assert (fps, w, h) == (in_fps, in_w, in_h)
+
+
+def test_csv_rows(clip_run):
+    out, doc = clip_run
+    rows = pd.read_csv(out / "faces.csv")
+    assert list(rows.columns) == ["frame", "time_s", "track", "x", "y", "w", "h", "label",
+                                  "confidence", *EMOTIONS]
+    assert len(rows) == doc["faces_per_frame"]["1"]
+    assert rows["frame"].is_unique and rows["frame"].between(0, 114).all()
+    assert np.allclose(rows[list(EMOTIONS)].sum(axis=1), 1, atol=1e-3)
+    assert (rows[list(EMOTIONS)].idxmax(axis=1) == rows["label"]).all()
+    assert np.allclose(rows["time_s"], rows["frame"] / 24.7017, atol=1e-3)
+    assert ((rows["w"] > 60) & (rows["w"] < 250)).all()  # a face, not the frame
+    assert cv2.imread(str(out / "timeline.png")) is not None
+
+
+def test_image_input(tiny_model, tmp_path):
+    result = run("annotate", MEDIA / "justin.jpg", "-o", tmp_path / "j.png", "--model",
+                 tiny_model, "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["frames"] == 1 and doc["faces_per_frame"]["1"] == 1
+    original, labelled = cv2.imread(str(MEDIA / "justin.jpg")), cv2.imread(str(tmp_path / "j.png"))
+    assert original.shape == labelled.shape
+    assert (original != labelled).any()
+
+
+def test_no_face_image_is_copied_unchanged(tiny_model, tmp_path):
+    result = run("annotate", MEDIA / "no-faces.jpg", "-o", tmp_path / "n.png", "--model",
+                 tiny_model, "--json")
+    assert result.exit_code == 0
+    assert result.json()["faces_per_frame"] == {"0": 1, "1": 0, "2+": 0}
+    assert "no faces found" in result.stderr
+    original = cv2.imread(str(MEDIA / "no-faces.jpg"))
+    assert np.array_equal(original, cv2.imread(str(tmp_path / "n.png")))
+
+
+def test_folder_input(tiny_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("justin.jpg", "no-faces.jpg"):
+        shutil.copy(MEDIA / name, folder / name)
+    result = run("annotate", folder, "-o", tmp_path / "out", "--model", tiny_model, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()["files"]) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["justin.jpg", "no-faces.jpg"]
+
+
+@pytest.mark.skipif(ffmpeg_exe() is None, reason="no ffmpeg")
+def test_audio_is_kept(tiny_model, tmp_path):
+    with_audio = tmp_path / "with_audio.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(CLIP), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=5", "-map", "0:v", "-map", "1:a", "-c:v",
+                    "copy", "-c:a", "aac", "-shortest", str(with_audio)], check=True)
+    assert has_audio(ffmpeg_exe(), with_audio)
+    out = tmp_path / "out.mp4"
+    result = run("annotate", with_audio, "-o", out, "--model", tiny_model)
+    assert result.exit_code == 0, result.stderr
+    assert has_audio(ffmpeg_exe(), out)
+    assert _video_props(out)[1] == _video_props(with_audio)[1]
+    silent = tmp_path / "silent.mp4"
+    assert run("annotate", with_audio, "-o", silent, "--model", tiny_model,
+               "--no-audio").exit_code == 0
+    assert not has_audio(ffmpeg_exe(), silent)
+
+
+def test_video_without_faces_keeps_its_frames(tiny_model, tmp_path):
+    still = cv2.imread(str(MEDIA / "no-faces.jpg"))
+    src = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10,
+                             (still.shape[1], still.shape[0]))
+    for _ in range(12):
+        writer.write(still)
+    writer.release()
+    result = run("annotate", src, "-o", tmp_path / "out.avi", "--model", tiny_model, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["faces_per_frame"]["0"] == 12
+    assert "no faces found" in result.stderr
+    assert _video_props(tmp_path / "out.avi")[1] == 12
+
+
+def _fails(args, needle):
+    result = run("annotate", *args)
+    assert result.exit_code == 2, result.stdout
+    assert needle in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_bad_inputs(tiny_model, tmp_path):
+    _fails([tmp_path / "missing.mp4", "-o", tmp_path / "o.mp4"], "no such file or folder")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    _fails([text, "-o", tmp_path / "o.mp4", "--model", tiny_model], "neither a video nor an image")
+    empty = tmp_path / "zero.mp4"
+    empty.write_bytes(b"")
+    _fails([empty, "-o", tmp_path / "o.mp4", "--model", tiny_model], "neither a video")
+    _fails([CLIP, "-o", CLIP, "--model", tiny_model], "must not be the input")
+    _fails([CLIP, "-o", "/proc/nope/out.mp4", "--model", tiny_model], "not writable")
+    _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "magic", "--model", tiny_model],
+           "unknown detector 'magic'")
+    _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "yunet", "--model", tiny_model],
+           "needs --detector-model")
+    assert not (tmp_path / "o.mp4").exists()

@@ -1,0 +1,75 @@
+"""The CLI conventions: version, help, exit codes, JSON purity, completions."""
+
+import subprocess
+import sys
+
+from conftest import ROOT, run
+
+from emocli import __version__
+from emocli.cli.completions import SHELLS, completion_script
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"emocli {__version__}"
+
+
+def test_python_dash_m_runs_the_same_app():
+    proc = subprocess.run([sys.executable, "-m", "emocli", "--version"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"emocli {__version__}"
+
+
+def test_every_subcommand_has_help():
+    for command in ("data", "train", "sweep", "evaluate", "annotate"):
+        result = run(command, "--help")
+        assert result.exit_code == 0, command
+        assert "Usage" in result.stdout
+
+
+def test_unknown_option_is_a_usage_error():
+    result = run("train", "--no-such-option")
+    assert result.exit_code == 2
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "emocli", "data", "info",
+                           str(tmp_path / "missing.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+    assert "missing.csv: no such file or folder" in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "emocli", "data", "info",
+                           str(tmp_path / "missing.csv")], capture_output=True, text=True,
+                          env={**__import__("os").environ, "EMOCLI_DEBUG": "1"})
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
+
+
+def test_completions_are_current():
+    for shell in SHELLS:
+        shipped = (ROOT / "completions" / f"emocli.{shell}").read_text()
+        assert shipped == completion_script(shell), (
+            f"completions/emocli.{shell} is stale: run python -m emocli.cli.completions")
+
+
+def test_shipped_bash_completion_answers(monkeypatch):
+    env = {**__import__("os").environ, "_EMOCLI_COMPLETE": "complete_bash",
+           "COMP_WORDS": "emocli train --ar", "COMP_CWORD": "2"}
+    proc = subprocess.run([sys.executable, "-m", "emocli"], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0
+    assert set(proc.stdout.split()) == {"--arch", "--arch-arg"}
+
+
+def test_pending_subcommand_says_so():
+    result = run("sweep")
+    assert result.exit_code == 2
+    assert "not implemented yet" in result.stderr
+    assert result.stdout == ""

@@ -1,0 +1,159 @@
+"""`emocli evaluate`: every number equals sklearn's on the --csv predictions; hostile files."""
+
+import pickle
+import zipfile
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import run
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from emocli.data.labels import EMOTIONS
+from emocli.engine.predict import bundled_model_path
+
+
+def test_numbers_equal_sklearn_on_the_csv(tiny_model, small_cache, tmp_path):
+    csv, plot = tmp_path / "pred.csv", tmp_path / "cm.png"
+    result = run("evaluate", tiny_model, "--data", small_cache, "--csv", csv, "--plot", plot,
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert list(doc) == ["model", "split", "n", "accuracy", "macro_f1", "weighted_f1",
+                         "per_class", "confusion"]
+    pred = pd.read_csv(csv)
+    assert list(pred.columns) == ["index", "true", "pred", *EMOTIONS]
+    assert np.allclose(pred[list(EMOTIONS)].sum(axis=1), 1, atol=1e-4)
+    assert (pred[list(EMOTIONS)].idxmax(axis=1) == pred["pred"]).all()
+    y, p = pred["true"], pred["pred"]
+    assert doc["split"] == "val" and doc["n"] == len(pred) == 350
+    assert doc["accuracy"] == pytest.approx(accuracy_score(y, p))
+    assert doc["macro_f1"] == pytest.approx(f1_score(y, p, average="macro", labels=EMOTIONS,
+                                                     zero_division=0))
+    assert doc["weighted_f1"] == pytest.approx(f1_score(y, p, average="weighted",
+                                                        labels=EMOTIONS, zero_division=0))
+    rep = classification_report(y, p, labels=list(EMOTIONS), output_dict=True, zero_division=0)
+    for e in EMOTIONS:
+        got = doc["per_class"][e]
+        assert got["precision"] == pytest.approx(rep[e]["precision"])
+        assert got["recall"] == pytest.approx(rep[e]["recall"])
+        assert got["f1"] == pytest.approx(rep[e]["f1-score"])
+        assert got["support"] == rep[e]["support"]
+    assert doc["confusion"] == confusion_matrix(y, p, labels=list(EMOTIONS)).tolist()
+    assert cv2.imread(str(plot)).shape[0] > 100
+
+
+def test_table_output_and_tta(tiny_model, small_cache):
+    plain = run("evaluate", tiny_model, "--data", small_cache, "--json").json()
+    for tta in ("flip", "tencrop"):
+        result = run("evaluate", tiny_model, "--data", small_cache, "--tta", tta, "--json")
+        assert result.exit_code == 0, result.stderr
+        assert result.json()["n"] == plain["n"]
+    table = run("evaluate", tiny_model, "--data", small_cache)
+    assert "macro avg" in table.stdout and "weighted avg" in table.stdout
+    assert "Confusion matrix" in table.stdout
+    assert "images/s" in table.stderr
+
+
+def test_several_models_and_ensemble(tiny_run, small_cache):
+    models = [tiny_run / "weights" / "best.pt", tiny_run / "weights" / "last.pt"]
+    result = run("evaluate", *models, "--data", small_cache, "--ensemble", "--json")
+    assert result.exit_code == 0, result.stderr
+    docs = result.json()["models"]
+    assert [d["model"] for d in docs] == [str(m) for m in models] + ["ensemble"]
+    table = run("evaluate", *models, "--data", small_cache, "--ensemble")
+    assert "Comparison" in table.stdout
+
+
+def _refused(model, data, needle):
+    result = run("evaluate", model, "--data", data)
+    assert result.exit_code == 2, result.stdout
+    assert needle in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_missing_truncated_and_random_files(tiny_model, small_cache, tmp_path):
+    _refused(tmp_path / "nope.pt", small_cache, "no such model file")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(tiny_model.read_bytes()[:5000])
+    _refused(truncated, small_cache, "not a readable model file")
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    _refused(noise, small_cache, "not a readable model file")
+
+
+def test_a_torch_file_that_is_not_an_emocli_checkpoint(small_cache, tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    _refused(tmp_path / "other.pt", small_cache, "not an emocli checkpoint")
+
+
+class _Plant:
+    """Unpickling this runs code that creates a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_malicious_pickle_never_runs(small_cache, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "emocli-checkpoint-1", "payload": _Plant(str(marker))}, evil)
+    _refused(evil, small_cache, "refused")
+    assert not marker.exists()
+    raw = tmp_path / "raw.pt"  # a bare pickle, not even a torch zip
+    raw.write_bytes(pickle.dumps(_Plant(str(marker))))
+    result = run("evaluate", raw, "--data", small_cache)
+    assert result.exit_code == 2
+    assert not marker.exists()
+
+
+def _edited(tiny_model, tmp_path, **changes):
+    ckpt = torch.load(tiny_model, weights_only=True) | changes
+    path = tmp_path / "edited.pt"
+    torch.save(ckpt, path)
+    return path
+
+
+def test_unknown_architecture(tiny_model, small_cache, tmp_path):
+    _refused(_edited(tiny_model, tmp_path, arch="alexnet"), small_cache,
+             "unknown architecture 'alexnet'")
+
+
+def test_class_names_differ(tiny_model, small_cache, tmp_path):
+    classes = ["a", "b", "c", "d", "e", "f", "g"]
+    _refused(_edited(tiny_model, tmp_path, classes=classes), small_cache, "differ from the data's")
+
+
+def test_weights_that_do_not_fit(tiny_model, small_cache, tmp_path):
+    _refused(_edited(tiny_model, tmp_path, arch_args={"conv": 5, "fc": 1}), small_cache,
+             "do not fit")
+
+
+def test_empty_split(tiny_model, small_cache):
+    result = run("evaluate", tiny_model, "--data", small_cache, "--split", "test")
+    assert result.exit_code == 2
+    assert "the test split is empty" in result.stderr
+
+
+def test_zip_is_not_a_model(small_cache, tmp_path):
+    with zipfile.ZipFile(tmp_path / "x.pt", "w") as z:
+        z.writestr("hello.txt", "hi")
+    _refused(tmp_path / "x.pt", small_cache, "not a readable model file")
+
+
+@pytest.mark.skipif(not bundled_model_path().is_file(), reason="no bundled model in this build")
+def test_bundled_model_on_a_fixed_publictest_sample(fer):
+    from emocli.engine.predict import Predictor
+
+    ckpt = torch.load(bundled_model_path(), weights_only=True)
+    assert ckpt["arch"] in __import__("emocli.models").models.list_models()
+    images, labels = fer.split("val")
+    pick = np.random.default_rng(2026).choice(len(labels), 500, replace=False)
+    proba = Predictor.load(None).predict_proba(images[pick])
+    accuracy = float((proba.argmax(1) == labels[pick]).mean())
+    assert accuracy >= 0.65, accuracy

@@ -1,0 +1,106 @@
+"""`emocli train` on real images: run directory, repeatability, resume after kill -9, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from conftest import run
+
+from emocli.engine.checkpoint import load_checkpoint
+
+QUICK = ["--arch", "cnn", "--conv", "2", "--fc", "2", "--optim", "sgd", "--lr", "0.02",
+         "--schedule", "onecycle", "--batch-size", "64", "--seed", "3"]
+
+
+def _metrics(run_dir):
+    return pd.read_csv(run_dir / "metrics.csv").drop(columns="seconds")
+
+
+def test_run_directory(tiny_run):
+    assert (tiny_run / "config.json").is_file()
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["arch"] == "cnn" and config["arch_args"] == {"conv": 3, "fc": 1}
+    metrics = pd.read_csv(tiny_run / "metrics.csv")
+    assert list(metrics.columns) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                     "val_precision", "val_recall", "val_f1", "lr", "seconds"]
+    assert len(metrics) == 3
+    best = torch.load(tiny_run / "weights" / "best.pt", weights_only=True)
+    assert best["arch"] == "cnn" and best["classes"][0] == "angry"
+    assert best["metrics"]["val_acc"] == metrics["val_acc"].max()
+    assert {"mean", "std"} == set(best["normalization"])
+
+
+def test_training_learns_something(tiny_run):
+    metrics = pd.read_csv(tiny_run / "metrics.csv")
+    assert metrics["val_acc"].max() > 0.25  # a balanced val split: chance is 1/7
+
+
+def test_same_seed_same_metrics(small_cache, tmp_path):
+    for name in ("a", "b"):
+        result = run("train", "--data", small_cache, *QUICK, "--epochs", "1", "--subset", "500",
+                     "-o", tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+    pd.testing.assert_frame_equal(_metrics(tmp_path / "a"), _metrics(tmp_path / "b"))
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(small_cache, tmp_path):
+    args = ["--data", str(small_cache), *QUICK, "--epochs", "3", "--subset", "700"]
+    assert run("train", *args, "-o", tmp_path / "whole").exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "emocli", "train", *args, "-o",
+                             str(tmp_path / "cut")], stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "cut" / "metrics.csv"
+    deadline = time.time() + 300
+    while not metrics.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(pd.read_csv(metrics))
+    assert done < 3, "the run finished before it could be killed"
+    result = run("train", "--resume", tmp_path / "cut")
+    assert result.exit_code == 0, result.stderr
+    pd.testing.assert_frame_equal(_metrics(tmp_path / "whole"), _metrics(tmp_path / "cut"))
+
+
+def test_default_run_dirs_increment(small_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert run("train", "--data", small_cache, *QUICK, "--epochs", "1", "--subset", "70",
+                   "--json").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "runs" / "train").iterdir()) == ["exp", "exp2"]
+
+
+def test_json_output(small_cache, tmp_path):
+    result = run("train", "--data", small_cache, *QUICK, "--epochs", "1", "--subset", "70",
+                 "--no-augment", "--balance", "weights", "-o", tmp_path / "r", "--json")
+    assert result.exit_code == 0
+    doc = result.json()
+    assert doc["run_dir"] == str(tmp_path / "r") and doc["status"] == "finished"
+    assert load_checkpoint(doc["best_weights"])["arch"] == "cnn"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--arch", "alexnet"], "unknown architecture 'alexnet': choose from"),
+    (["--optim", "rmsprop"], "unknown optimizer 'rmsprop': choose from"),
+    (["--schedule", "wavy"], "unknown schedule 'wavy'"),
+    (["--arch", "cnn", "--conv", "9"], "conv must be 1-5"),
+    (["--lr", "-0.1"], "--lr must be a positive number"),
+    (["--arch-arg", "width"], "--arch-arg must be KEY=VALUE"),
+    (["--balance", "magic"], "--balance must be one of"),
+])
+def test_bad_arguments(args, needle, small_cache):
+    result = run("train", "--data", small_cache, *args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    result = run("train", "--resume", tmp_path)
+    assert result.exit_code == 2
+    assert "not a training run" in result.stderr
