@@ -68,8 +68,3 @@ def test_shipped_bash_completion_answers(monkeypatch):
     assert set(proc.stdout.split()) == {"--arch", "--arch-arg"}
 
 
-def test_pending_subcommand_says_so():
-    result = run("sweep")
-    assert result.exit_code == 2
-    assert "not implemented yet" in result.stderr
-    assert result.stdout == ""

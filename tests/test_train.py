@@ -104,3 +104,16 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
     result = run("train", "--resume", tmp_path)
     assert result.exit_code == 2
     assert "not a training run" in result.stderr
+
+
+def test_init_from_fine_tunes_and_checks_the_architecture(tiny_run, small_cache, tmp_path):
+    best = tiny_run / "weights" / "best.pt"
+    same = ["--arch", "cnn", "--conv", "3", "--fc", "1", "--optim", "sgd", "--lr", "0.001",
+            "--epochs", "1", "--subset", "140", "--init-from", best]
+    result = run("train", "--data", small_cache, *same, "-o", tmp_path / "ft", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["init_from"] == str(best)
+    other = run("train", "--data", small_cache, "--arch", "cnn", "--conv", "2",
+                "--init-from", best, "-o", tmp_path / "x")
+    assert other.exit_code == 2
+    assert "needs the same architecture" in other.stderr

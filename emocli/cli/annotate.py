@@ -81,7 +81,7 @@ def annotate(
     detect_width: Annotated[int, typer.Option(
         help="Detect on a copy of the frame this wide (0: full size).")] = 320,
     detect_every: Annotated[int, typer.Option(
-        help="Run the detector on every Nth frame and track in between.")] = 2,
+        help="Detect and classify on every Nth frame; tracks hold in between.")] = 3,
     margin: Annotated[float, typer.Option(
         help="Extra border around each face box before classifying, as a share.")] = 0.1,
     min_hits: Annotated[int, typer.Option(

@@ -8,9 +8,8 @@ import typer
 from typer.completion import completion_init
 
 from emocli import __version__
-from emocli.cli import annotate, data, evaluate, train
+from emocli.cli import annotate, data, evaluate, sweep, train
 from emocli.cli.errors import ErrorMappingGroup
-from emocli.cli.pending import not_yet
 
 # the shipped scripts in completions/ call back into emocli; this makes it answer them
 completion_init()
@@ -40,5 +39,4 @@ app.add_typer(data.app, name="data")
 app.command()(train.train)
 app.command("evaluate")(evaluate.evaluate_command)
 app.command()(annotate.annotate)
-for _name in ("sweep",):
-    app.command(_name)(not_yet(_name))
+app.command()(sweep.sweep)

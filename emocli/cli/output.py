@@ -9,8 +9,11 @@ from rich.console import Console
 
 # Rich drops colour and live displays by itself when the stream is not a terminal or NO_COLOR
 # is set; soft_wrap keeps long paths on one line for scripts that read them.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Off a terminal, tables are laid out 160 columns wide rather than Rich's 80, so that logs and
+# pipes get whole numbers instead of ellipses.
+_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 
 def print_json(document) -> None:

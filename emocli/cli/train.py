@@ -90,6 +90,8 @@ def train(
         help="Share of train carved out as val when the data has no val split.")] = 0.1,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Run directory (default: runs/train/exp, exp2, ...).")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(
+        help="Start from the weights of this checkpoint (same architecture): fine-tuning.")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue the run in this directory from weights/last.pt.")] = None,
     list_registry: Annotated[bool, typer.Option(
@@ -109,7 +111,8 @@ def train(
                           weight_decay=weight_decay, schedule=schedule, epochs=epochs,
                           batch_size=batch_size, seed=seed, subset=subset, augment=augment,
                           label_smoothing=label_smoothing, balance=balance, device=device,
-                          data=data, val_fraction=val_fraction).validate()
+                          data=data, val_fraction=val_fraction,
+                          init_from=str(init_from) if init_from else None).validate()
         run_dir = output or next_run_dir("train")
     dataset = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     trainer = Trainer(cfg, dataset, run_dir, RichReporter())

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from emocli.data.dataset import Dataset
+from emocli.data.store import load_dataset
 from emocli.engine.train import TrainConfig, Trainer
 from emocli.errors import EmocliError
 from emocli.optim import get_schedule
@@ -140,13 +141,13 @@ class ResultsDB:
 # -- running one job (in this process, a worker process, or a Ray task) --------------------
 
 def run_job(job: Job, data: Dataset | str, patience: int, threads: int | None = None
-            ) -> list[tuple[str, dict]]:
-    """Train the job's run and read each trial's row at its epoch budget."""
+            ) -> list[dict]:
+    """Train the job's run and read each trial's row at its epoch budget (in trial order)."""
     if threads:
         torch.set_num_threads(threads)
-    if isinstance(data, str):
-        data = Dataset.load(data)
     cfg = job.config
+    if isinstance(data, str):  # in a worker: read the dataset from the path
+        data = load_dataset(data, cfg.val_fraction, cfg.seed)
     _, y_val = data.split("val")
     majority = float(np.bincount(y_val).max() / len(y_val)) if len(y_val) else 1.0
     result = Trainer(cfg, data, job.run_dir, stop_check=stall_check(majority, patience)).run()
@@ -156,9 +157,13 @@ def run_job(job: Job, data: Dataset | str, patience: int, threads: int | None = 
         reached = [r for r in result.rows if r["epoch"] <= budget]
         row = reached[-1]
         status = "finished" if row["epoch"] == budget else result.status
-        out.append((trial.key, _row(trial, row, status, sum(r["seconds"] for r in reached),
-                                    job.run_dir)))
+        out.append(_row(trial, row, status, sum(r["seconds"] for r in reached), job.run_dir))
     return out
+
+
+def _keyed(job: Job, rows: list[dict]) -> list[tuple[str, dict]]:
+    """Trial keys come from the driver, so workers on other machines cannot skew them."""
+    return [(t.key, row) for t, row in zip(job.trials, rows)]
 
 
 def _row(trial: Trial, metrics: dict, status: str, elapsed: float, run_dir: Path) -> dict:
@@ -213,7 +218,7 @@ def execute(sweep: SweepPlan, data: Dataset, db: ResultsDB, jobs: int = 1,
         raise EmocliError(f"--backend must be local or ray, got {backend!r}")
     if jobs <= 1:
         for job in sweep.jobs:
-            db.record(run_job(job, data, patience))
+            db.record(_keyed(job, run_job(job, data, patience)))
             if on_done:
                 on_done(job)
         return
@@ -222,7 +227,7 @@ def execute(sweep: SweepPlan, data: Dataset, db: ResultsDB, jobs: int = 1,
         futures = {pool.submit(run_job, job, data_path or data, patience, threads): job
                    for job in sweep.jobs}
         for future in as_completed(futures):
-            db.record(future.result())
+            db.record(_keyed(futures[future], future.result()))
             if on_done:
                 on_done(futures[future])
 
@@ -242,8 +247,8 @@ def _execute_ray(sweep: SweepPlan, data_path: str | None, db: ResultsDB, address
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
-            db.record(ray.get(ref))
             job = pending.pop(ref)
+            db.record(_keyed(job, ray.get(ref)))
             if on_done:
                 on_done(job)
 
