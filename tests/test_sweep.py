@@ -1,5 +1,6 @@
 """`emocli sweep`: grid, shared budgets, early stops, the database, resume after kill -9."""
 
+import importlib.util
 import signal
 import sqlite3
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 from conftest import run
 
 from emocli.engine import sweep as sw
@@ -117,3 +119,13 @@ def test_bad_grid_values(small_cache):
         result = run("sweep", "--data", small_cache, *args)
         assert result.exit_code == 2, args
         assert needle in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                    reason="Ray is an optional extra: pip install 'emocli[ray]'")
+def test_ray_backend_on_a_local_instance(small_cache, tmp_path):
+    out = tmp_path / "sw"
+    result = run("sweep", "--data", small_cache, *SMALL, "--backend", "ray", "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()) == 4
+    assert len(_db_rows(out / "sweep.db")) == 4
