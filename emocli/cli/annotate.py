@@ -81,13 +81,17 @@ def annotate(
     detect_width: Annotated[int, typer.Option(
         help="Detect on a copy of the frame this wide (0: full size).")] = 320,
     detect_every: Annotated[int, typer.Option(
-        help="Detect and classify on every Nth frame; tracks hold in between.")] = 3,
+        help="Full-frame detection (finds new faces) on every Nth frame.")] = 6,
+    refine: Annotated[bool, typer.Option(
+        help="Between full detections, re-detect around each face (else hold the box).")] = True,
+    classify_every: Annotated[int, typer.Option(
+        help="Classify the faces on every Nth frame; smoothing bridges the others.")] = 2,
     margin: Annotated[float, typer.Option(
         help="Extra border around each face box before classifying, as a share.")] = 0.1,
     min_hits: Annotated[int, typer.Option(
         help="Detections a new face needs before it is drawn (removes one-off ghosts).")] = 3,
     max_coast: Annotated[int, typer.Option(
-        help="Detection rounds a lost face keeps its box (bridges missed detections).")] = 8,
+        help="Frames (detection rounds with --no-refine) a lost face keeps its box.")] = 8,
     smoothing: Annotated[float, typer.Option(
         help="Weight of the past in each face's probability average, 0-1 (0: none).")] = 0.7,
     csv: Annotated[Optional[Path], typer.Option(
@@ -102,7 +106,8 @@ def annotate(
     check_paths(source, output)
     if not 0 <= smoothing < 1:
         raise EmocliError("--smoothing must be in [0, 1)")
-    opts = AnnotateOptions(detector, detector_model, min_face, detect_width, detect_every, margin,
+    opts = AnnotateOptions(detector, detector_model, min_face, detect_width, detect_every,
+                           refine, classify_every, margin,
                            TrackerConfig(min_hits=min_hits, max_coast=max_coast,
                                          smoothing=smoothing), audio=not no_audio)
     predictor = Predictor.load(model)

@@ -16,7 +16,7 @@ import torch
 
 from emocli.data.labels import EMOTIONS
 from emocli.engine import media
-from emocli.engine.faces import create_detector, face_crops
+from emocli.engine.faces import create_detector, detect_near, face_crops
 from emocli.engine.predict import Predictor
 from emocli.engine.track import Tracker, TrackerConfig
 from emocli.errors import EmocliError
@@ -34,7 +34,9 @@ class AnnotateOptions:
     detector_model: Path | None = None
     min_face: int = 40
     detect_width: int = 320  # detect on a copy scaled to this width (faster, fewer ghosts)
-    detect_every: int = 3  # detect and classify on every Nth frame; tracks hold in between
+    detect_every: int = 6  # full-frame detection on every Nth frame (finds new faces)
+    refine: bool = True  # in between, re-detect around each track (cheap) instead of holding
+    classify_every: int = 2  # classify the faces on every Nth frame; smoothing bridges the rest
     margin: float = 0.1
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     audio: bool = True
@@ -107,29 +109,38 @@ class FrameAnnotator:
 
     def __init__(self, predictor: Predictor, opts: AnnotateOptions):
         predictor.check_classes()
-        if opts.detect_every < 1 or opts.min_face < 1 or opts.margin < 0:
-            raise EmocliError("--detect-every and --min-face must be at least 1, --margin >= 0")
+        if min(opts.detect_every, opts.classify_every, opts.min_face) < 1 or opts.margin < 0:
+            raise EmocliError("--detect-every, --classify-every and --min-face must be at "
+                              "least 1, --margin at least 0")
         self.predictor, self.opts = predictor, opts
         self.detector = create_detector(opts.detector, opts.min_face, opts.detector_model,
                                         opts.detect_width)
         self.tracker = Tracker(opts.tracker)
 
     def step(self, frame: np.ndarray, index: int, fps: float) -> list[FaceRow]:
-        """Rows for every current track (confirmed or not) in this frame.
-
-        Detection and classification run together every `detect_every` frames; in between,
-        each track keeps its box and smoothed probabilities."""
+        """Rows for every current track (confirmed or not) in this frame."""
+        full = index % self.opts.detect_every == 0
         tracks = self.tracker.tracks
-        if index % self.opts.detect_every == 0:
+        if full:
             self.tracker.update(self.detector.detect(frame))
-            tracks = self.tracker.tracks
-            if tracks:
-                boxes = np.stack([t.box for t in tracks])
-                proba = self.predictor.predict_proba(face_crops(frame, boxes, self.opts.margin))
-                for track, p in zip(tracks, proba):
-                    self.tracker.smooth(track, p)
-        return [FaceRow(index, index / fps, t.id, t.box.copy(), t.proba.copy())
-                for t in tracks if t.proba is not None]
+        elif self.opts.refine and tracks:
+            self.tracker.update(detect_near(self.detector, frame,
+                                            np.stack([t.box for t in tracks])))
+        tracks = self.tracker.tracks
+        due = full or index % self.opts.classify_every == 0
+        todo = [t for t in tracks if due or t.proba is None]
+        if todo:
+            boxes = np.stack([t.box for t in todo])
+            proba = self.predictor.predict_proba(face_crops(frame, boxes, self.opts.margin))
+            for track, p in zip(todo, proba):
+                self.tracker.smooth(track, p)
+        return [FaceRow(index, index / fps, t.id, t.box.copy(), t.proba.copy()) for t in tracks]
+
+    @property
+    def delay(self) -> int:
+        """Frames to hold back so that a confirmed face is drawn from its first detection."""
+        rounds = 1 if self.opts.refine else self.opts.detect_every
+        return self.opts.tracker.min_hits * rounds
 
     def confirmed(self) -> set[int]:
         return {t.id for t in self.tracker.visible()}
@@ -182,7 +193,7 @@ def annotate_video(src: Path, dst: Path, predictor: Predictor, opts: AnnotateOpt
     reader = media.VideoReader(src)
     info = reader.info
     annotator = FrameAnnotator(predictor, opts)
-    delay = opts.tracker.min_hits * opts.detect_every
+    delay = annotator.delay
     buffer: deque[tuple[np.ndarray, list[FaceRow]]] = deque()
     rows: list[FaceRow] = []
     ever_confirmed: set[int] = set()

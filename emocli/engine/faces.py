@@ -60,14 +60,18 @@ class HaarDetector:
             raise EmocliError(f"{path}: not a Haar cascade file")
         self.min_face, self.detect_width = min_face, detect_width
 
-    def detect(self, frame: np.ndarray) -> np.ndarray:
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> np.ndarray:
+        """Faces in the frame; `sizes` narrows the search to faces of that side (in pixels)."""
         scale = _scale_for(frame, self.detect_width)
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         if scale < 1:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        side = max(12, round(self.min_face * scale))
+        low, high = sizes or (self.min_face, 0)
+        low = max(24, round(low * scale))  # the cascade's own window is 24 px
+        high = round(high * scale) if high else 0
         boxes, _, weights = self.cascade.detectMultiScale3(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side), outputRejectLevels=True)
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(low, low), maxSize=(high, high),
+            outputRejectLevels=True)
         if len(boxes) == 0:
             return _empty()
         return np.column_stack([np.asarray(boxes, np.float32) / scale,
@@ -87,7 +91,7 @@ class MTCNNDetector:
         self.min_face = min_face
         self.net = MTCNN(keep_all=True, device="cpu", min_face_size=max(12, min_face // 2))
 
-    def detect(self, frame: np.ndarray) -> np.ndarray:
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> np.ndarray:
         scale = _scale_for(frame, self.detect_width)
         small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
             if scale < 1 else frame
@@ -112,7 +116,7 @@ class YuNetDetector:
             raise EmocliError(f"{model}: not a YuNet ONNX model") from None
         self.min_face, self.detect_width = min_face, detect_width
 
-    def detect(self, frame: np.ndarray) -> np.ndarray:
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> np.ndarray:
         scale = _scale_for(frame, self.detect_width)
         small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
             if scale < 1 else frame
@@ -140,3 +144,29 @@ def face_crops(frame: np.ndarray, boxes: np.ndarray, margin: float, size: int = 
                                    cv2.BORDER_REPLICATE)
         crops[i] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
     return crops
+
+
+def detect_near(detector, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Re-detect faces in a region around each box, scaled so the face is small: a pass that
+    costs a fraction of a full-frame detection, for the frames between full passes."""
+    height, width = frame.shape[:2]
+    face_px = max(80.0, 1.5 * detector.min_face)
+    found = []
+    for x, y, w, h in boxes[:, :4]:
+        side = max(w, h)
+        x0, y0 = int(max(0, x - side / 2)), int(max(0, y - side / 2))
+        x1, y1 = int(min(width, x + w + side / 2)), int(min(height, y + h + side / 2))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            continue
+        scale = min(1.0, face_px / side)
+        region = frame[y0:y1, x0:x1]
+        if scale < 1:
+            region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        dets = detector.detect(region, sizes=(0.7 * side * scale, 1.4 * side * scale))
+        if len(dets):
+            dets = dets.copy()
+            dets[:, :4] /= scale
+            dets[:, 0] += x0
+            dets[:, 1] += y0
+            found.append(dets)
+    return np.concatenate(found) if found else _empty()
