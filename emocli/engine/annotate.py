@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from emocli.data.labels import EMOTIONS
 from emocli.engine import media
@@ -146,18 +144,6 @@ class FrameAnnotator:
         return {t.id for t in self.tracker.visible()}
 
 
-@contextlib.contextmanager
-def single_thread():
-    """One torch thread: a frame's few crops gain nothing from more, and OpenMP's hand-offs
-    cost more than the work (measured ~2.5x slower per crop with 2 threads on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def check_paths(src: Path, dst: Path) -> None:
     """Fail before any work when the input is missing or the output cannot be written."""
     if not src.exists():
@@ -207,7 +193,7 @@ def annotate_video(src: Path, dst: Path, predictor: Predictor, opts: AnnotateOpt
                 rows.append(row)
         writer.write(frame)
 
-    with atomic_path(dst) as tmp_video, single_thread():
+    with atomic_path(dst) as tmp_video:
         writer = media.VideoWriter(tmp_video, info)
         try:
             for frame in reader:
