@@ -250,3 +250,16 @@ def test_a_random_npz_is_not_a_cache(tmp_path):
     result = run("data", "info", tmp_path / "x.npz")
     assert result.exit_code == 2
     assert "not an emocli dataset cache" in result.stderr
+
+
+def test_outputs_get_the_users_umask_not_mkstemps(tmp_path, sample):
+    import os
+
+    path = tmp_path / "fer2013.csv"
+    _fer2013_frame(sample).to_csv(path, index=False)
+    old = os.umask(0o022)
+    try:
+        cache = run("data", "import", path, "--json").json()["cache"]
+    finally:
+        os.umask(old)
+    assert os.stat(cache).st_mode & 0o777 == 0o644
