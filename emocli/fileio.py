@@ -32,3 +32,9 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
 def write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
+
+
+def write_csv(target: str | os.PathLike, frame, **to_csv_kwargs) -> None:
+    """Write a pandas DataFrame as CSV, atomically, without the index."""
+    with atomic_path(target, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False, **to_csv_kwargs)

@@ -22,7 +22,7 @@ from emocli.engine.faces import list_detectors
 from emocli.engine.predict import Predictor
 from emocli.engine.track import TrackerConfig
 from emocli.errors import EmocliError
-from emocli.fileio import atomic_path
+from emocli.fileio import write_csv
 
 
 def _run_one(src: Path, dst: Path, predictor: Predictor, opts: AnnotateOptions) -> AnnotateResult:
@@ -62,8 +62,7 @@ def _write_csv(results: list[AnnotateResult], path: Path) -> None:
                                                         "sad", "surprise", "neutral"])
     if len(results) == 1:
         frame = frame.drop(columns="input")
-    with atomic_path(path, suffix=".csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    write_csv(path, frame)
 
 
 def annotate(

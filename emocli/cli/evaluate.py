@@ -14,7 +14,7 @@ from emocli.data.store import load_dataset
 from emocli.engine.evaluate import Evaluation, default_split, ensemble, evaluate
 from emocli.engine.predict import Predictor
 from emocli.errors import EmocliError
-from emocli.fileio import atomic_path
+from emocli.fileio import write_csv
 
 DATA_HELP = "Dataset: a FER2013 source or cache; default: the imported one."
 
@@ -80,8 +80,7 @@ def evaluate_command(
         evaluations.append(ensemble(evaluations))
     main = evaluations[-1]  # the ensemble when there is one
     if csv is not None:
-        with atomic_path(csv, suffix=".csv") as tmp:
-            main.predictions().to_csv(tmp, index=False, float_format="%.6f")
+        write_csv(csv, main.predictions(), float_format="%.6f")
     if plot is not None:
         from emocli.plots import confusion_plot  # matplotlib only when asked
 

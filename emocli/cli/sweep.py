@@ -15,6 +15,7 @@ from emocli.data.store import load_dataset
 from emocli.engine import sweep as sw
 from emocli.engine.train import TrainConfig
 from emocli.errors import EmocliError
+from emocli.fileio import write_csv
 from emocli.home import read_settings
 
 
@@ -106,7 +107,7 @@ def sweep(
         frame = sw.results_frame(trials, db)
     finally:
         db.close()
-    _write_csv(frame, sweep_dir / "results.csv")
+    write_csv(sweep_dir / "results.csv", frame)
     if as_json:
         print_json(frame.to_dict(orient="records"))
     else:
@@ -125,10 +126,3 @@ def _announce(plan: sw.SweepPlan, dataset, sweep_dir: Path) -> None:
          f"sharing epoch budgets: {plan.epochs_shared} epochs instead of "
          f"{plan.epochs_separate}; estimated {_duration(per_epoch * plan.epochs_shared)} at most "
          "(diverged runs stop early)")
-
-
-def _write_csv(frame, path: Path) -> None:
-    from emocli.fileio import atomic_path
-
-    with atomic_path(path, suffix=".csv") as tmp:
-        frame.to_csv(tmp, index=False)

@@ -20,7 +20,7 @@ from emocli.engine import metrics
 from emocli.engine.augment import augment_batch
 from emocli.engine.checkpoint import load_checkpoint, save_checkpoint
 from emocli.errors import EmocliError
-from emocli.fileio import atomic_path, write_text
+from emocli.fileio import write_csv, write_text
 from emocli.models import create_model, resolve_args
 from emocli.optim import create_optimizer, get_optimizer, get_schedule
 
@@ -238,8 +238,7 @@ class Trainer:
                         epoch=epoch, optimizer=self.optimizer.state_dict(),
                         scheduler=self.scheduler.state_dict(), history=self.rows,
                         best=self.best)
-        with atomic_path(self.run_dir / "metrics.csv") as tmp:
-            pd.DataFrame(self.rows).to_csv(tmp, index=False)
+        write_csv(self.run_dir / "metrics.csv", pd.DataFrame(self.rows))
 
     def resume(self) -> int:
         """Restore from last.pt; return the number of epochs already done."""
