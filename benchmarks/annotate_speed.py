@@ -20,7 +20,7 @@ import numpy as np
 from _common import CLIP
 from emocli.engine.annotate import AnnotateOptions, FaceRow, annotate_video, draw
 from emocli.engine.faces import create_detector, face_crops
-from emocli.engine.predict import Predictor
+from emocli.engine.predict import Model, load_model
 
 FER_FPS = 28.0  # the fer package on this kind of machine (issue 6)
 
@@ -44,7 +44,7 @@ def copy_frames(out: Path, per_frame=None) -> int:
     return n
 
 
-def plain_loop(out: Path, predictor: Predictor) -> int:
+def plain_loop(out: Path, predictor: Model) -> int:
     """Detect on every full frame, classify each face on its own, draw."""
     detector = create_detector("haar", 40, None, 0)
 
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: the bundled model")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    predictor = Predictor.load(args.model)
+    predictor = load_model(args.model)
     rates = {"decode+encode": [], "plain loop": [], "annotate": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"

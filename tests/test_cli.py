@@ -68,3 +68,19 @@ def test_shipped_bash_completion_answers(monkeypatch):
     assert set(proc.stdout.split()) == {"--arch", "--arch-arg"}
 
 
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly():
+    # `emocli ... | head`: the write fails with EPIPE midway through the output.
+    script = ("import sys, emocli.cli.train as t\n"
+              "def show(as_json):\n"
+              "    print('first line', flush=True)\n"
+              "    raise BrokenPipeError(32, 'Broken pipe')\n"
+              "t.show_registry = show\n"
+              "from emocli.cli.app import app\n"
+              "sys.argv = ['emocli', 'train', '--list']\n"
+              "app()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stdout == "first line\n"
+    assert done.stderr == ""

@@ -1,6 +1,7 @@
 """`emocli evaluate`: every number equals sklearn's on the --csv predictions; hostile files."""
 
 import pickle
+import shutil
 import zipfile
 
 import cv2
@@ -12,7 +13,9 @@ from conftest import run
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from emocli.data.labels import EMOTIONS
-from emocli.engine.predict import bundled_model_path
+from emocli.data.store import load_dataset
+from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, Ensemble, Predictor, bundled_model_path, load_model
+from emocli.errors import EmocliError
 
 
 def test_numbers_equal_sklearn_on_the_csv(tiny_model, small_cache, tmp_path):
@@ -146,14 +149,61 @@ def test_zip_is_not_a_model(small_cache, tmp_path):
     _refused(tmp_path / "x.pt", small_cache, "not a readable model file")
 
 
-@pytest.mark.skipif(not bundled_model_path().is_file(), reason="no bundled model in this build")
-def test_bundled_model_on_a_fixed_publictest_sample(fer):
-    from emocli.engine.predict import Predictor
+def _shipped(name):
+    return all(bundled_model_path(f).is_file() for f in BUNDLED[name])
 
-    ckpt = torch.load(bundled_model_path(), weights_only=True)
-    assert ckpt["arch"] in __import__("emocli.models").models.list_models()
+
+@pytest.mark.parametrize("name", list(BUNDLED))
+def test_bundled_models_on_a_fixed_publictest_sample(name, fer):
+    if not _shipped(name):
+        pytest.skip(f"this build does not ship {name!r}")
+    for file in BUNDLED[name]:
+        ckpt = torch.load(bundled_model_path(file), weights_only=True)
+        assert ckpt["arch"] in __import__("emocli.models").models.list_models()
     images, labels = fer.split("val")
     pick = np.random.default_rng(2026).choice(len(labels), 500, replace=False)
-    proba = Predictor.load(None).predict_proba(images[pick])
+    proba = load_model(name).predict_proba(images[pick])
     accuracy = float((proba.argmax(1) == labels[pick]).mean())
     assert accuracy >= 0.65, accuracy
+
+
+def test_unknown_model_name_lists_the_bundled_ones(small_cache):
+    result = run("evaluate", "nosuch", "--data", small_cache)
+    assert result.exit_code == 2
+    assert "nosuch: no such model file (bundled models: default, ensemble)" in result.stderr
+
+
+def test_a_file_named_like_a_bundled_model_wins(tiny_model, small_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(tiny_model, tmp_path / "default")
+    mine = run("evaluate", tiny_model, "--data", small_cache, "--json").json()
+    named = run("evaluate", "default", "--data", small_cache, "--json").json()
+    assert named["confusion"] == mine["confusion"]
+
+
+def test_ensemble_averages_its_members_each_with_tta(tiny_run, small_cache):
+    members = [Predictor.load(tiny_run / "weights" / f) for f in ("best.pt", "last.pt")]
+    images, _ = load_dataset(small_cache).split("val")
+    got = Ensemble(members, "pair").predict_proba(images, "flip")
+    want = np.mean([m.predict_proba(images, "flip") for m in members], axis=0)
+    assert np.allclose(got, want) and np.allclose(got.sum(1), 1, atol=1e-5)
+
+
+def test_ensemble_members_must_share_classes(tiny_model, tmp_path):
+    other = _edited(tiny_model, tmp_path, classes=list("abcdefg"))
+    with pytest.raises(EmocliError, match="differ from"):
+        Ensemble([Predictor.load(tiny_model), Predictor.load(other)], "pair")
+
+
+def test_no_model_means_the_default_bundled_one(small_cache):
+    if not _shipped(DEFAULT_MODEL):
+        pytest.skip(f"this build does not ship {DEFAULT_MODEL!r}")
+    doc = run("evaluate", "--data", small_cache, "--json").json()
+    assert doc["model"] == DEFAULT_MODEL
+    assert doc["accuracy"] > 0.5  # the tiny test models stay near 35% on this sample
+
+
+def test_bundled_weights_fit_the_package_budget():
+    shipped = list(bundled_model_path().parent.glob("*.pt"))
+    assert sum(p.stat().st_size for p in shipped) <= 20_000_000
+    assert {f for files in BUNDLED.values() for f in files} >= {p.name for p in shipped}

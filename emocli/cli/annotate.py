@@ -19,13 +19,16 @@ from emocli.engine.annotate import (
     check_paths,
 )
 from emocli.engine.faces import list_detectors
-from emocli.engine.predict import Predictor
+from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, Model, load_model
 from emocli.engine.track import TrackerConfig
 from emocli.errors import EmocliError
 from emocli.fileio import write_csv
 
+MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the bundled networks "
+              f"averaged); default: {DEFAULT_MODEL}.")
 
-def _run_one(src: Path, dst: Path, predictor: Predictor, opts: AnnotateOptions) -> AnnotateResult:
+
+def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions) -> AnnotateResult:
     if media.is_image(src):
         return annotate_image(src, dst, predictor, opts)
     progress = make_progress("status")
@@ -70,8 +73,7 @@ def annotate(
         help="A video (mp4, avi, mov, mkv, webm, ...), an image, or a folder of them.")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The labelled video or image (a folder for a folder input).")],
-    model: Annotated[Optional[Path], typer.Option(
-        help="Model file (.pt); default: the model bundled with emocli.")] = None,
+    model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     detector: Annotated[str, typer.Option(
         help=f"Face detector: {', '.join(list_detectors())}.")] = "haar",
     detector_model: Annotated[Optional[Path], typer.Option(
@@ -109,7 +111,7 @@ def annotate(
                            refine, classify_every, margin,
                            TrackerConfig(min_hits=min_hits, max_coast=max_coast,
                                          smoothing=smoothing), audio=not no_audio)
-    predictor = Predictor.load(model)
+    predictor = load_model(model)
     results = [_run_one(src, dst, predictor, opts) for src, dst in _inputs(source, output)]
     for r in results:
         if r.decode_errors:

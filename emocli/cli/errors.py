@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 from typer.core import TyperGroup
@@ -30,6 +31,11 @@ class ErrorMappingGroup(TyperGroup):
                 raise
             error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            # The reader went away (`emocli ... | head`): stop quietly; stdout
+            # goes to devnull so that the interpreter's final flush cannot complain either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_FAILED) from None  # as Rich does on a broken pipe
         except KeyboardInterrupt:
             error_line("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None

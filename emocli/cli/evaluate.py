@@ -12,7 +12,7 @@ from emocli.cli.output import note, out, print_json
 from emocli.data.labels import EMOTIONS
 from emocli.data.store import load_dataset
 from emocli.engine.evaluate import Evaluation, default_split, ensemble, evaluate
-from emocli.engine.predict import Predictor
+from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, load_model
 from emocli.errors import EmocliError
 from emocli.fileio import write_csv
 
@@ -53,8 +53,9 @@ def comparison_table(evaluations: list[Evaluation]) -> Table:
 
 
 def evaluate_command(
-    models: Annotated[Optional[list[Path]], typer.Argument(
-        help="Model files (.pt); default: the model bundled with emocli.")] = None,
+    models: Annotated[Optional[list[str]], typer.Argument(
+        help=f"Model files (.pt) or bundled models ({', '.join(BUNDLED)}); default: "
+             f"{DEFAULT_MODEL}.")] = None,
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     split: Annotated[Optional[str], typer.Option(
         help="test, val or train; default: test if the data has it, else val.")] = None,
@@ -70,7 +71,7 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Print the per-class report (sklearn) and the confusion matrix of a model."""
-    predictors = [Predictor.load(m) for m in (models or [None])]
+    predictors = [load_model(m) for m in (models or [None])]
     dataset = load_dataset(data)
     split = split or default_split(dataset)
     evaluations = [evaluate(p, dataset, split, tta, batch_size) for p in predictors]

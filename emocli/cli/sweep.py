@@ -11,12 +11,11 @@ from rich.table import Table
 
 from emocli.cli.output import note, out, print_json
 from emocli.cli.progress import make_progress
-from emocli.data.store import load_dataset
+from emocli.data.store import dataset_path, load_dataset
 from emocli.engine import sweep as sw
 from emocli.engine.train import TrainConfig
 from emocli.errors import EmocliError
 from emocli.fileio import write_csv
-from emocli.home import read_settings
 
 
 def _floats(spec: str, name: str) -> list[float]:
@@ -98,11 +97,10 @@ def sweep(
     try:
         plan = sw.plan(trials, sweep_dir, db)
         _announce(plan, dataset, sweep_dir)
-        data_path = data or read_settings().get("default_dataset")
         progress = make_progress("status")
         with progress:
             task = progress.add_task("sweep runs", total=len(plan.jobs), status="")
-            sw.execute(plan, dataset, db, jobs, backend, address, patience, data_path,
+            sw.execute(plan, dataset, db, jobs, backend, address, patience, dataset_path(data),
                        on_done=lambda job: progress.advance(task))
         frame = sw.results_frame(trials, db)
     finally:

@@ -15,17 +15,24 @@ from emocli.errors import EmocliError
 from emocli.home import home, read_settings, update_settings
 
 
+def dataset_path(source: str | Path | None = None) -> str:
+    """What `--data` names: the source as given, or (None) the imported default cache."""
+    if source is not None:
+        return str(source)
+    default = read_settings().get("default_dataset")
+    if not default:
+        raise EmocliError("no dataset: run `emocli data import SOURCE` first, or pass --data")
+    if not Path(default).exists():
+        raise EmocliError(f"the default dataset {default} is gone: run `emocli data import "
+                          "SOURCE` again, or pass --data")
+    return default
+
+
 def load_dataset(source: str | Path | None = None, val_fraction: float = 0.1,
                  seed: int = 0) -> Dataset:
     """The dataset named by `--data`: a raw source, a cache file, or (None) the default one."""
     if source is None:
-        default = read_settings().get("default_dataset")
-        if not default:
-            raise EmocliError("no dataset: run `emocli data import SOURCE` first, or pass --data")
-        if not Path(default).exists():
-            raise EmocliError(f"the default dataset {default} is gone: run `emocli data import "
-                              "SOURCE` again, or pass --data")
-        return Dataset.load(default)
+        return Dataset.load(dataset_path())
     return with_val_split(read_source(source), val_fraction, seed)
 
 

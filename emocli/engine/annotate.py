@@ -15,7 +15,7 @@ import numpy as np
 from emocli.data.labels import EMOTIONS
 from emocli.engine import media
 from emocli.engine.faces import create_detector, detect_near, face_crops
-from emocli.engine.predict import Predictor
+from emocli.engine.predict import Model
 from emocli.engine.track import Tracker, TrackerConfig
 from emocli.errors import EmocliError
 from emocli.fileio import atomic_path
@@ -105,7 +105,7 @@ def draw(frame: np.ndarray, row: FaceRow) -> None:
 class FrameAnnotator:
     """Per-frame work shared by video and images: detect, track, classify all faces at once."""
 
-    def __init__(self, predictor: Predictor, opts: AnnotateOptions):
+    def __init__(self, predictor: Model, opts: AnnotateOptions):
         predictor.check_classes()
         if min(opts.detect_every, opts.classify_every, opts.min_face) < 1 or opts.margin < 0:
             raise EmocliError("--detect-every, --classify-every and --min-face must be at "
@@ -158,7 +158,7 @@ def check_paths(src: Path, dst: Path) -> None:
         raise EmocliError(f"{dst}: the output location is not writable") from None
 
 
-def annotate_image(src: Path, dst: Path, predictor: Predictor,
+def annotate_image(src: Path, dst: Path, predictor: Model,
                    opts: AnnotateOptions) -> AnnotateResult:
     tic = time.perf_counter()
     frame = media.read_image(src)
@@ -171,7 +171,7 @@ def annotate_image(src: Path, dst: Path, predictor: Predictor,
     return AnnotateResult(src, dst, 1, 0.0, rows, time.perf_counter() - tic)
 
 
-def annotate_video(src: Path, dst: Path, predictor: Predictor, opts: AnnotateOptions,
+def annotate_video(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions,
                    on_frame=None) -> AnnotateResult:
     """Write every input frame, labelled; frames are held back a few steps so that a face is
     drawn from its first frame once the tracker has confirmed it."""

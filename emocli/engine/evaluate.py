@@ -11,7 +11,7 @@ import pandas as pd
 from emocli.data.dataset import Dataset
 from emocli.data.labels import EMOTIONS
 from emocli.engine import metrics
-from emocli.engine.predict import Predictor
+from emocli.engine.predict import Model
 from emocli.errors import EmocliError
 
 
@@ -51,7 +51,7 @@ def default_split(data: Dataset) -> str:
     return "test" if data.has_split("test") else "val"
 
 
-def evaluate(predictor: Predictor, data: Dataset, split: str, tta: str = "none",
+def evaluate(predictor: Model, data: Dataset, split: str, tta: str = "none",
              batch_size: int = 256) -> Evaluation:
     predictor.check_classes()
     images, labels = data.split(split)

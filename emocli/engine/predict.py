@@ -16,9 +16,34 @@ from emocli.errors import EmocliError
 
 TTA = ("none", "flip", "tencrop")
 
+# Names a user can give instead of a file: the shipped networks, alone or averaged.
+BUNDLED = {"default": ("default.pt",), "ensemble": ("default.pt", "second.pt")}
+DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
 
-def bundled_model_path() -> Path:
-    return Path(str(files("emocli") / "assets" / "default.pt"))
+
+def bundled_model_path(file: str = "default.pt") -> Path:
+    return Path(str(files("emocli") / "assets" / file))
+
+
+def load_model(spec: str | Path | None = None) -> Predictor | Ensemble:
+    """A model file, or a bundled model by name (see BUNDLED); None means DEFAULT_MODEL.
+
+    An existing file wins over a bundled name, so `./default` still reads that file.
+    """
+    name = DEFAULT_MODEL if spec is None else str(spec)
+    if Path(name).exists():
+        return Predictor.load(name)
+    if name not in BUNDLED:
+        raise EmocliError(f"{name}: no such model file (bundled models: {', '.join(BUNDLED)})")
+    paths = [bundled_model_path(f) for f in BUNDLED[name]]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise EmocliError(f"this build of emocli does not ship the {name!r} model "
+                          f"({', '.join(missing)} missing): pass a model file (train one with "
+                          "`emocli train`)")
+    members = [Predictor(load_checkpoint(p), name if len(paths) == 1 else f"{name}/{p.name}")
+               for p in paths]
+    return members[0] if len(members) == 1 else Ensemble(members, name)
 
 
 class Predictor:
@@ -34,13 +59,7 @@ class Predictor:
         self.metrics = ckpt.get("metrics", {})
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Predictor:
-        """Load a model file; None means the model bundled with emocli."""
-        if path is None:
-            path = bundled_model_path()
-            if not path.is_file():
-                raise EmocliError("this build of emocli has no bundled model yet: pass a model "
-                                  "file (train one with `emocli train`)")
+    def load(cls, path: str | Path) -> Predictor:
         return cls(load_checkpoint(path), str(path))
 
     def check_classes(self) -> None:
@@ -78,3 +97,25 @@ class Predictor:
         if not out:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return torch.cat(out).numpy()
+
+
+class Ensemble:
+    """Several networks answering as one: their probabilities (each with its own TTA) averaged."""
+
+    def __init__(self, members: list[Predictor], name: str):
+        self.members, self.name = members, name
+        self.classes = members[0].classes
+        for m in members[1:]:
+            if m.classes != self.classes:
+                raise EmocliError(f"{m.name}: its classes {m.classes} differ from "
+                                  f"{members[0].name}'s {self.classes}")
+
+    def check_classes(self) -> None:
+        self.members[0].check_classes()
+
+    def predict_proba(self, images: np.ndarray, tta: str = "none",
+                      batch_size: int = 256) -> np.ndarray:
+        return np.mean([m.predict_proba(images, tta, batch_size) for m in self.members], axis=0)
+
+
+Model = Predictor | Ensemble  # what evaluate and annotate accept
