@@ -68,8 +68,6 @@ def test_shipped_bash_completion_answers(monkeypatch):
     assert set(proc.stdout.split()) == {"--arch", "--arch-arg"}
 
 
-
-
 def test_a_reader_that_goes_away_ends_the_run_quietly():
     # `emocli ... | head`: the write fails with EPIPE midway through the output.
     script = ("import sys, emocli.cli.train as t\n"

@@ -14,7 +14,8 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from emocli.data.labels import EMOTIONS
 from emocli.data.store import load_dataset
-from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, Ensemble, Predictor, bundled_model_path, load_model
+from emocli.engine.predict import (BUNDLED, DEFAULT_MODEL, Ensemble, Predictor, bundled_model_path,
+                                   load_model)
 from emocli.errors import EmocliError
 
 
