@@ -10,7 +10,8 @@ import pytest
 from conftest import MEDIA, run
 
 from emocli.data.labels import EMOTIONS
-from emocli.engine.media import ffmpeg_exe, has_audio
+from emocli.video.media import ffmpeg_exe, has_audio
+from emocli.video.pipeline import FaceRow
 
 CLIP = MEDIA / "test.mp4"
 
@@ -57,11 +58,18 @@ def test_csv_rows(clip_run):
     out, doc = clip_run
     rows = pd.read_csv(out / "faces.csv")
     assert list(rows.columns) == ["frame", "time_s", "track", "x", "y", "w", "h", "label",
-                                  "confidence", *EMOTIONS]
+                                  "confidence", *EMOTIONS, *(f"raw_{e}" for e in EMOTIONS)]
+    assert tuple(rows.columns) == FaceRow.COLUMNS
     assert len(rows) == doc["faces_per_frame"]["1"]
     assert rows["frame"].is_unique and rows["frame"].between(0, 114).all()
     assert np.allclose(rows[list(EMOTIONS)].sum(axis=1), 1, atol=1e-3)
-    assert (rows[list(EMOTIONS)].idxmax(axis=1) == rows["label"]).all()
+    raw = rows[[f"raw_{e}" for e in EMOTIONS]]
+    classified = raw.notna().all(axis=1)
+    assert 115 / 3 < classified.sum() < 115  # every 2nd frame by default
+    assert np.allclose(raw[classified].sum(axis=1), 1, atol=1e-3)
+    # the shown label is the smoothed one: the smoothed leader, or held by hysteresis
+    leader = rows[list(EMOTIONS)].idxmax(axis=1)
+    assert (leader == rows["label"]).mean() > 0.9
     assert np.allclose(rows["time_s"], rows["frame"] / 24.7017, atol=1e-3)
     assert ((rows["w"] > 60) & (rows["w"] < 250)).all()  # a face, not the frame
     assert cv2.imread(str(out / "timeline.png")) is not None
@@ -151,6 +159,10 @@ def test_bad_inputs(tiny_model, tmp_path):
     _fails([CLIP, "-o", "/proc/nope/out.mp4", "--model", tiny_model], "not writable")
     _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "magic", "--model", tiny_model],
            "unknown detector 'magic'")
-    _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "yunet", "--model", tiny_model],
-           "needs --detector-model")
+    _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "yunet", "--detector-model",
+            tmp_path / "missing.onnx", "--model", tiny_model], "no such detector model file")
+    _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "haar", "--detector-model", text,
+            "--model", tiny_model], "not a Haar cascade file")
+    _fails([CLIP, "-o", tmp_path / "o.mp4", "--detect-every", "0", "--model", tiny_model],
+           "at least 1")
     assert not (tmp_path / "o.mp4").exists()

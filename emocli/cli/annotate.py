@@ -10,27 +10,24 @@ import typer
 
 from emocli.cli.output import note, out, print_json, warn
 from emocli.cli.progress import make_progress
-from emocli.engine import media
-from emocli.engine.annotate import (
-    AnnotateOptions,
-    AnnotateResult,
-    annotate_image,
-    annotate_video,
-    check_paths,
-)
-from emocli.engine.faces import list_detectors
 from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, Model, load_model
-from emocli.engine.track import TrackerConfig
 from emocli.errors import EmocliError
 from emocli.fileio import write_csv
+from emocli.video import media
+from emocli.video.annotate import AnnotateResult, annotate_image, annotate_video, check_paths
+from emocli.video.detectors import Detector, create_detector, list_detectors
+from emocli.video.pipeline import AnnotateOptions, FaceRow
+from emocli.video.smoothing import SmoothingConfig
+from emocli.video.tracker import TrackerConfig
 
 MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the bundled networks "
               f"averaged); default: {DEFAULT_MODEL}.")
 
 
-def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions) -> AnnotateResult:
+def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions,
+             detector: Detector) -> AnnotateResult:
     if media.is_image(src):
-        return annotate_image(src, dst, predictor, opts)
+        return annotate_image(src, dst, predictor, opts, detector)
     progress = make_progress("status")
     with progress:
         task = progress.add_task(src.name, total=None, status="")
@@ -40,7 +37,7 @@ def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions) -> A
             progress.update(task, completed=done, total=total or None,
                             status=f"{done / elapsed:.0f} frames/s")
 
-        return annotate_video(src, dst, predictor, opts, on_frame)
+        return annotate_video(src, dst, predictor, opts, on_frame, detector)
 
 
 def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
@@ -59,10 +56,7 @@ def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 def _write_csv(results: list[AnnotateResult], path: Path) -> None:
     records = [{"input": str(r.input), **row.record()} for r in results for row in r.rows]
-    frame = pd.DataFrame.from_records(records, columns=["input", "frame", "time_s", "track", "x",
-                                                        "y", "w", "h", "label", "confidence",
-                                                        "angry", "disgust", "fear", "happy",
-                                                        "sad", "surprise", "neutral"])
+    frame = pd.DataFrame.from_records(records, columns=["input", *FaceRow.COLUMNS])
     if len(results) == 1:
         frame = frame.drop(columns="input")
     write_csv(path, frame)
@@ -75,28 +69,37 @@ def annotate(
         "--output", "-o", help="The labelled video or image (a folder for a folder input).")],
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     detector: Annotated[str, typer.Option(
-        help=f"Face detector: {', '.join(list_detectors())}.")] = "haar",
+        help=f"Face detector: auto (the best installed: yunet, mtcnn, then haar), "
+             f"{', '.join(list_detectors())}.")] = "auto",
     detector_model: Annotated[Optional[Path], typer.Option(
-        help="Model file for the detector (the YuNet .onnx, or another Haar .xml).")] = None,
-    min_face: Annotated[int, typer.Option(help="Smallest face to find, in pixels.")] = 40,
-    detect_width: Annotated[int, typer.Option(
-        help="Detect on a copy of the frame this wide (0: full size).")] = 320,
+        help="Model file for the detector (a YuNet .onnx for OpenCV, or a Haar .xml).")] = None,
+    min_face: Annotated[int, typer.Option(
+        help="Smallest face to find, in pixels of the input (sets the detection "
+             "resolution).")] = 16,
     detect_every: Annotated[int, typer.Option(
-        help="Full-frame detection (finds new faces) on every Nth frame.")] = 6,
+        help="Full-frame detection (finds new faces) on every Nth frame, and at once when a "
+             "face is lost.")] = 10,
     refine: Annotated[bool, typer.Option(
-        help="Between full detections, re-detect around each face (else hold the box).")] = True,
+        help="Between full detections, re-detect each face in a small region around it.")] = True,
     classify_every: Annotated[int, typer.Option(
-        help="Classify the faces on every Nth frame; smoothing bridges the others.")] = 2,
+        help="Classify each face on every Nth frame; smoothing bridges the others.")] = 2,
     margin: Annotated[float, typer.Option(
         help="Extra border around each face box before classifying, as a share.")] = 0.1,
+    level: Annotated[bool, typer.Option(
+        help="Turn tilted heads upright (eye landmarks) before classifying.")] = True,
     min_hits: Annotated[int, typer.Option(
         help="Detections a new face needs before it is drawn (removes one-off ghosts).")] = 3,
     max_coast: Annotated[int, typer.Option(
-        help="Frames (detection rounds with --no-refine) a lost face keeps its box.")] = 8,
-    smoothing: Annotated[float, typer.Option(
-        help="Weight of the past in each face's probability average, 0-1 (0: none).")] = 0.7,
+        help="Frames a lost face is waited for; it is drawn through the gap only if it comes "
+             "back.")] = 12,
+    smooth_time: Annotated[float, typer.Option(
+        help="Time constant, in seconds, of each face's probability average (0: none).")] = 0.3,
+    hysteresis: Annotated[float, typer.Option(
+        help="Lead in averaged probability another emotion needs to change a face's "
+             "label.")] = 0.1,
     csv: Annotated[Optional[Path], typer.Option(
-        help="Write one row per face per frame with the 7 smoothed probabilities.")] = None,
+        help="Write one row per face per frame: box, shown label, the 7 smoothed probabilities "
+             "and the classifier's raw ones (raw_*, in frames where it ran).")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write an emotion timeline PNG, one panel per track.")] = None,
     no_audio: Annotated[bool, typer.Option(
@@ -105,14 +108,15 @@ def annotate(
 ) -> None:
     """Find the faces in every frame, label each with its emotion, write the result."""
     check_paths(source, output)
-    if not 0 <= smoothing < 1:
-        raise EmocliError("--smoothing must be in [0, 1)")
-    opts = AnnotateOptions(detector, detector_model, min_face, detect_width, detect_every,
-                           refine, classify_every, margin,
-                           TrackerConfig(min_hits=min_hits, max_coast=max_coast,
-                                         smoothing=smoothing), audio=not no_audio)
+    opts = AnnotateOptions(detector, detector_model, min_face, detect_every, refine,
+                           classify_every, margin=margin, level=level,
+                           tracker=TrackerConfig(min_hits=min_hits, max_coast=max_coast),
+                           smoothing=SmoothingConfig(smooth_time, hysteresis),
+                           audio=not no_audio).validate()
+    face_detector = create_detector(detector, detector_model)
     predictor = load_model(model)
-    results = [_run_one(src, dst, predictor, opts) for src, dst in _inputs(source, output)]
+    results = [_run_one(src, dst, predictor, opts, face_detector)
+               for src, dst in _inputs(source, output)]
     for r in results:
         if r.decode_errors:
             warn(f"{r.input}: {r.decode_errors} frame(s) could not be decoded and were skipped")
@@ -131,7 +135,7 @@ def annotate(
         print_json(summaries[0] if len(summaries) == 1 else {"files": summaries})
         return
     for s in summaries:
-        tracks = ", ".join(f"#{t['id']} {t['dominant']} ({t['frames']} frames)"
-                           for t in s["tracks"]) or "no faces"
-        out.print(f"{s['output']}: {s['frames']} frame(s), {tracks} in {s['seconds']:.1f} s",
-                  highlight=False)
+        tracks = ", ".join(f"#{t['id']} {t['dominant']} ({t['frames']} frames, "
+                           f"{t['flips_per_s']:.1f} flips/s)" for t in s["tracks"]) or "no faces"
+        out.print(f"{s['output']}: {s['frames']} frame(s), {tracks}; {s['detector']} detector, "
+                  f"{s['seconds']:.1f} s", highlight=False)

@@ -86,6 +86,14 @@ def train(
     balance: Annotated[str, typer.Option(
         help="Class imbalance: none, weights (weighted loss) or sampler (balanced).")] = "none",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(
+        help="auto (bf16 where the CPU or GPU computes it natively), fp32 or bf16: "
+             "bf16 mixed precision, loss and optimizer state in float32.")] = "auto",
+    ema: Annotated[float, typer.Option(
+        help="Keep, validate and save an exponential moving average of the weights with this "
+             "decay per step, e.g. 0.999 (0: off).")] = 0.0,
+    mixup: Annotated[float, typer.Option(
+        help="Mixup: blend image pairs with Beta(alpha, alpha) weights, e.g. 0.2 (0: off).")] = 0.0,
     val_fraction: Annotated[float, typer.Option(
         help="Share of train carved out as val when the data has no val split.")] = 0.1,
     output: Annotated[Optional[Path], typer.Option(
@@ -111,7 +119,8 @@ def train(
                           weight_decay=weight_decay, schedule=schedule, epochs=epochs,
                           batch_size=batch_size, seed=seed, subset=subset, augment=augment,
                           label_smoothing=label_smoothing, balance=balance, device=device,
-                          data=data, val_fraction=val_fraction,
+                          data=data, val_fraction=val_fraction, precision=precision, ema=ema,
+                          mixup=mixup,
                           init_from=str(init_from) if init_from else None).validate()
         run_dir = output or next_run_dir("train")
     dataset = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)

@@ -68,7 +68,7 @@ class Predictor:
                               f"{list(EMOTIONS)}")
 
     def _logits_to_proba(self, x: torch.Tensor) -> torch.Tensor:
-        return F.softmax(self.model(x), dim=1)
+        return F.softmax(self.model(x).float(), dim=1)  # float32 even under bf16 autocast
 
     def _proba(self, x: torch.Tensor, tta: str) -> torch.Tensor:
         if tta == "none":
@@ -96,7 +96,7 @@ class Predictor:
             out.append(self._proba(x, tta))
         if not out:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return torch.cat(out).numpy()
+        return torch.cat(out).float().numpy()
 
 
 class Ensemble:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from sklearn.model_selection import train_test_split
 
 from emocli.data.dataset import Dataset
@@ -22,6 +23,7 @@ from emocli.engine.checkpoint import load_checkpoint, save_checkpoint
 from emocli.errors import EmocliError
 from emocli.fileio import write_csv, write_text
 from emocli.models import create_model, resolve_args
+from emocli.models.precision import autocast, autocast_dtype
 from emocli.optim import create_optimizer, get_optimizer, get_schedule
 
 BALANCE = ("none", "weights", "sampler")
@@ -48,6 +50,9 @@ class TrainConfig:
     data: str | None = None
     val_fraction: float = 0.1
     init_from: str | None = None  # start from these weights (same architecture)
+    precision: str = "auto"  # auto: bf16 where the device computes it natively
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off)
+    mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter (0: off)
     data_checksum: str = ""
 
     def validate(self) -> TrainConfig:
@@ -67,7 +72,11 @@ class TrainConfig:
             raise EmocliError("--label-smoothing must be in [0, 1)")
         if self.balance not in BALANCE:
             raise EmocliError(f"--balance must be one of {', '.join(BALANCE)}")
-        resolve_device(self.device)
+        if not 0 <= self.ema < 1:
+            raise EmocliError("--ema must be in [0, 1)")
+        if not (math.isfinite(self.mixup) and self.mixup >= 0):
+            raise EmocliError("--mixup must be at least 0")
+        autocast_dtype(self.precision, resolve_device(self.device))
         return self
 
 
@@ -144,6 +153,9 @@ class Trainer:
         self.model = self.model.to(self.device)
         if self.device.type == "cpu":  # measured ~15% faster for these nets on the CPU
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.autocast = autocast_dtype(cfg.precision, self.device)
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema),
+                                  use_buffers=True) if cfg.ema else None)
         self.steps = math.ceil(len(self.y_train) / cfg.batch_size)
         self.optimizer = create_optimizer(cfg.optim, self.model.parameters(), cfg.lr,
                                           weight_decay=cfg.weight_decay)
@@ -195,11 +207,18 @@ class Trainer:
             x, y = self._normalize(self.x_train[idx]), self.y_train[idx].to(self.device)
             if self.cfg.augment:
                 x = augment_batch(x, gen)
-            logits = self.model(x)
+            x, mix = self._mixup(x, y, gen)
+            with autocast(self.autocast, self.device):
+                logits = self.model(x).float()  # the loss and its gradient stay in float32
             loss = self._loss(logits, y)
+            if mix is not None:
+                lam, y_other = mix
+                loss = lam * loss + (1 - lam) * self._loss(logits, y_other)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             if self.per_batch:
                 self.scheduler.step()
             total_loss += float(loss.detach()) * len(y)
@@ -209,14 +228,28 @@ class Trainer:
                                 seen / (time.perf_counter() - start))
         return {"train_loss": total_loss / seen, "train_acc": correct / seen}
 
+    def _mixup(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
+        """Blend each image with another of the batch; (lambda, partner labels) or None."""
+        if not self.cfg.mixup:
+            return x, None
+        alpha = torch.tensor([self.cfg.mixup, self.cfg.mixup])
+        lam = float(torch._sample_dirichlet(alpha, generator=gen)[0])  # Beta(a, a), seeded
+        perm = torch.randperm(len(y), generator=gen).to(self.device)
+        return lam * x + (1 - lam) * x[perm], (lam, y[perm])
+
+    @property
+    def served(self) -> torch.nn.Module:
+        """The weights that are validated and saved: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
     @torch.no_grad()
     def _validate(self) -> dict:
-        self.model.eval()
+        model = self.served.eval()
         losses, preds = [], []
         for lo in range(0, len(self.y_val), 512):
             x = self._normalize(self.x_val[lo:lo + 512])
             y = self.y_val[lo:lo + 512].to(self.device)
-            logits = self.model(x)
+            logits = model(x)
             losses.append(float(F.cross_entropy(logits, y, reduction="sum")))
             preds.append(logits.argmax(1).cpu())
         m = metrics.summary(self.y_val.numpy(), torch.cat(preds).numpy())
@@ -233,19 +266,30 @@ class Trainer:
         weights = self.run_dir / "weights"
         if not self.best or row["val_acc"] > self.best["val_acc"]:
             self.best = dict(row)
-            save_checkpoint(weights / "best.pt", self.model, self.meta() | {"metrics": row})
-        save_checkpoint(weights / "last.pt", self.model, self.meta() | {"metrics": row},
+            save_checkpoint(weights / "best.pt", self.served, self.meta() | {"metrics": row})
+        state = {"ema": self._ema_state()} if self.ema is not None else {}
+        save_checkpoint(weights / "last.pt", self.served, self.meta() | {"metrics": row},
                         epoch=epoch, optimizer=self.optimizer.state_dict(),
                         scheduler=self.scheduler.state_dict(), history=self.rows,
-                        best=self.best)
+                        best=self.best, **state)
         write_csv(self.run_dir / "metrics.csv", pd.DataFrame(self.rows))
+
+    def _ema_state(self) -> dict:
+        """The raw (trained) weights beside the averaged ones that last.pt holds."""
+        return {"model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+                "n_averaged": int(self.ema.n_averaged)}
 
     def resume(self) -> int:
         """Restore from last.pt; return the number of epochs already done."""
         ckpt = load_checkpoint(self.run_dir / "weights" / "last.pt")
         if "optimizer" not in ckpt:
             raise EmocliError(f"{self.run_dir}: last.pt holds no training state")
-        self.model.load_state_dict(ckpt["state_dict"])
+        if self.ema is not None:
+            self.model.load_state_dict(ckpt["ema"]["model"])
+            self.ema.module.load_state_dict(ckpt["state_dict"])
+            self.ema.n_averaged.fill_(ckpt["ema"]["n_averaged"])
+        else:
+            self.model.load_state_dict(ckpt["state_dict"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.rows, self.best = list(ckpt["history"]), dict(ckpt["best"])

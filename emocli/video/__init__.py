@@ -1,0 +1,1 @@
+"""Video: detectors, tracker, crops, smoothing, drawing, media I/O and the annotate pipeline."""

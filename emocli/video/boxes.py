@@ -1,0 +1,76 @@
+"""Face boxes: the one clean-up every detection goes through, and overlap measures.
+
+Boxes are (x, y, w, h) float32 rows in frame pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchvision.ops import nms
+
+NMS_IOU = 0.4  # two boxes overlapping this much are one face
+NESTED = 0.7  # a box this much inside a bigger one (intersection / its own area) is the same face
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray  # (N, 4) x, y, w, h
+    scores: np.ndarray  # (N,)
+    landmarks: np.ndarray | None = None  # (N, 5, 2): eyes (right, left in the image), nose, mouth
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def take(self, keep) -> Detections:
+        marks = None if self.landmarks is None else self.landmarks[keep]
+        return Detections(self.boxes[keep], self.scores[keep], marks)
+
+    def scaled(self, factor: float, dx: float = 0.0, dy: float = 0.0) -> Detections:
+        """Map from a resized (and offset) copy back to the frame: p / factor + (dx, dy)."""
+        shift = np.array([dx, dy], np.float32)
+        boxes = self.boxes / factor
+        boxes[:, :2] += shift
+        marks = None if self.landmarks is None else self.landmarks / factor + shift
+        return Detections(boxes.astype(np.float32), self.scores, marks)
+
+
+def xyxy(boxes: np.ndarray) -> np.ndarray:
+    b = np.asarray(boxes, np.float32)[:, :4].reshape(-1, 4)
+    return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+
+
+def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU and intersection over the smaller area, for every pair of rows of a and b.
+
+    numpy rather than torchvision.ops.box_iou: the tracker calls this on one or two boxes per
+    face per frame, where a torch call's fixed cost is most of the work."""
+    pa, pb = xyxy(a)[:, None, :], xyxy(b)[None, :, :]
+    wh = (np.minimum(pa[..., 2:], pb[..., 2:]) - np.maximum(pa[..., :2], pb[..., :2])).clip(0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = np.asarray(a, np.float32)[:, 2:4].prod(1)[:, None]
+    area_b = np.asarray(b, np.float32)[:, 2:4].prod(1)[None, :]
+    union = np.maximum(area_a + area_b - inter, 1e-6)
+    return inter / union, inter / np.maximum(np.minimum(area_a, area_b), 1e-6)
+
+
+def clean(dets: Detections, min_score: float, iou: float = NMS_IOU,
+          nested: float = NESTED) -> Detections:
+    """Score threshold, then NMS (torchvision), then drop boxes nested in a better one."""
+    dets = dets.take(np.flatnonzero((dets.scores >= min_score) & (dets.boxes[:, 2] > 1)
+                                    & (dets.boxes[:, 3] > 1)))
+    if len(dets) < 2:
+        return dets
+    keep = nms(torch.from_numpy(xyxy(dets.boxes)),
+               torch.as_tensor(dets.scores, dtype=torch.float32), iou).numpy()
+    dets = dets.take(keep)  # now sorted by score, best first
+    _, inside = overlaps(dets.boxes, dets.boxes)
+    # a box goes when a better-scored box covers most of it, or it covers most of a better one
+    dominated = np.triu(inside > nested, k=1).any(axis=0)
+    return dets.take(np.flatnonzero(~dominated))

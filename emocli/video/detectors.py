@@ -1,0 +1,218 @@
+"""Face detectors behind one Protocol, registered by name; `auto` picks the best one installed.
+
+Every detector returns `Detections` in the coordinates of the frame it was given, already
+cleaned by `boxes.clean` (score threshold, NMS, nested boxes removed). Nothing is downloaded:
+YuNet's weights are compiled into the `yuface` wheel, MTCNN's ship inside facenet-pytorch's, and
+the Haar cascade inside OpenCV's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from emocli.errors import EmocliError
+from emocli.video.boxes import Detections, clean
+
+AUTO_ORDER = ("yunet", "mtcnn", "haar")  # best first; `auto` takes the first one installed
+MAX_WORK_PIXELS = 1280 * 720  # a full pass never works on more pixels than 720p
+
+
+class Detector(Protocol):
+    """Frame (BGR uint8) in, faces out."""
+
+    name: str
+    min_size: int  # the smallest face (px, at the resolution it works on) it finds reliably
+    birth_score: float  # a new face needs this score; a known face keeps its track with less
+
+    def detect(self, frame: np.ndarray) -> Detections: ...
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    build: Callable[..., Detector]
+    description: str
+    available: Callable[[], bool]
+
+
+_DETECTORS: dict[str, DetectorSpec] = {}
+
+
+def register_detector(name: str, description: str, available: Callable[[], bool] = lambda: True):
+    def wrap(build):
+        if name in _DETECTORS:
+            raise ValueError(f"a detector named {name!r} is already registered")
+        _DETECTORS[name] = DetectorSpec(name, build, description, available)
+        return build
+    return wrap
+
+
+def list_detectors(installed_only: bool = False) -> list[str]:
+    return [n for n in _DETECTORS if not installed_only or _DETECTORS[n].available()]
+
+
+def resolve_detector_name(name: str, model: Path | None = None) -> str:
+    """`auto` becomes the best installed detector (YuNet from --detector-model counts)."""
+    if name != "auto":
+        if name not in _DETECTORS:
+            raise EmocliError(f"unknown detector {name!r}: choose from auto, "
+                              f"{', '.join(list_detectors())}")
+        return name
+    if model is not None:
+        return "haar" if Path(model).suffix.lower() == ".xml" else "yunet"
+    return next(n for n in AUTO_ORDER if _DETECTORS[n].available())
+
+
+def create_detector(name: str = "auto", model: Path | None = None) -> Detector:
+    name = resolve_detector_name(name, model)
+    spec = _DETECTORS[name]
+    if model is None and not spec.available():
+        raise EmocliError(f"the {name} detector is not installed here: {spec.description}")
+    return spec.build(model)
+
+
+def working_scale(shape: tuple[int, ...], min_face: float, min_size: int) -> float:
+    """The scale of a full pass: faces of `min_face` px become `min_size` px (the smallest the
+    detector finds), never upscaled, and never more than MAX_WORK_PIXELS."""
+    height, width = shape[:2]
+    by_face = min_size / max(min_face, 1.0)
+    by_area = (MAX_WORK_PIXELS / (height * width)) ** 0.5
+    return min(1.0, by_face, by_area)
+
+
+def resized(frame: np.ndarray, scale: float, fast: bool = False) -> np.ndarray:
+    """`frame` scaled; `fast` interpolates linearly (13x cheaper than area averaging on a
+    region, which detects as well at the 2-3x reductions of region passes)."""
+    if scale == 1.0:
+        return frame
+    size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+    interp = cv2.INTER_AREA if scale < 1 and not fast else cv2.INTER_LINEAR
+    return cv2.resize(frame, size, interpolation=interp)
+
+
+def _has(module: str) -> Callable[[], bool]:
+    return lambda: importlib.util.find_spec(module) is not None
+
+
+@register_detector("yunet", "YuNet (libfacedetection), weights built into the yuface wheel; "
+                            "with --detector-model, OpenCV's FaceDetectorYN on that ONNX file",
+                   _has("yuface"))
+class YuNetDetector:
+    name, min_size, birth_score = "yunet", 16, 0.7
+    floor = 0.5  # scores below this are never kept
+
+    def __init__(self, model: Path | None = None):
+        if model is None:
+            self._raw = _yuface_detect()
+        else:
+            self._raw = _onnx_yunet(Path(model))
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        rows = self._raw(np.ascontiguousarray(frame))  # a strided view silently finds nothing
+        rows = np.asarray(rows, dtype=np.float32).reshape(-1, rows.shape[-1] if len(rows) else 16)
+        if not len(rows):
+            return Detections.empty()
+        scores = rows[:, 0] / 100.0
+        landmarks = rows[:, 5:15].reshape(-1, 5, 2)
+        return clean(Detections(rows[:, 1:5], scores, landmarks), self.floor)
+
+
+def _yuface_detect() -> Callable[[np.ndarray], np.ndarray]:
+    """yuface's detect, its OpenMP pool held to one thread: more threads made a 596x336 frame
+    no faster (32 vs 33 ms) but kept a second core spinning, away from decoding, encoding and
+    the classifier. yuface bundles its own libgomp, which reads OMP_NUM_THREADS once, on load."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        from yuface.yuface import detect
+    finally:
+        if before is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+    return detect
+
+
+def _onnx_yunet(model: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """cv2.FaceDetectorYN on a user's ONNX file, as rows in yuface's layout."""
+    if not model.is_file():
+        raise EmocliError(f"{model}: no such detector model file")
+    try:
+        net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), 0.5, 0.3, 5000)
+    except cv2.error:
+        raise EmocliError(f"{model}: not a YuNet ONNX model") from None
+
+    def detect(frame: np.ndarray) -> np.ndarray:
+        net.setInputSize((frame.shape[1], frame.shape[0]))
+        _, faces = net.detect(frame)
+        if faces is None:
+            return np.zeros((0, 16), np.float32)
+        # OpenCV: x, y, w, h, 5 landmarks, score (0-1); yuface: score (0-100), box, landmarks
+        return np.column_stack([faces[:, 14] * 100, faces[:, :14], np.zeros(len(faces))])
+
+    return detect
+
+
+@register_detector("mtcnn", "MTCNN from facenet-pytorch (pip install 'emocli[mtcnn]')",
+                   _has("facenet_pytorch"))
+class MTCNNDetector:
+    name, min_size, birth_score = "mtcnn", 20, 0.95
+    floor = 0.9
+
+    def __init__(self, model: Path | None = None):
+        if model is not None:
+            raise EmocliError("the mtcnn detector takes no --detector-model")
+        try:
+            from facenet_pytorch import MTCNN
+        except ImportError:
+            raise EmocliError("the mtcnn detector needs facenet-pytorch: "
+                              "pip install 'emocli[mtcnn]'") from None
+        self.net = MTCNN(keep_all=True, device="cpu", min_face_size=self.min_size)
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        boxes, probs, points = self.net.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB),
+                                               landmarks=True)
+        if boxes is None:
+            return Detections.empty()
+        xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
+        return clean(Detections(xywh, probs, points), self.floor)
+
+
+@register_detector("haar", "OpenCV's bundled frontal-face Haar cascade (no landmarks; misses "
+                           "turned heads)")
+class HaarDetector:
+    # the cascade's own window is 24 px; its level weights were 2.7-9.6 on faces and mostly
+    # below 3 on false detections in the dev clips
+    name, min_size, birth_score = "haar", 24, 2.5
+    floor = -np.inf  # its level weights are no probabilities; neighbours do the filtering
+
+    def __init__(self, model: Path | None = None):
+        path = str(model) if model else cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        if model is not None and not Path(model).is_file():
+            raise EmocliError(f"{model}: no such detector model file")
+        try:
+            self.cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError):  # OpenCV's parse error surfaces as either
+            self.cascade = None
+        if self.cascade is None or self.cascade.empty():
+            raise EmocliError(f"{path}: not a Haar cascade file")
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        if min(gray.shape) < self.min_size:
+            return Detections.empty()
+        boxes, _, weights = self.cascade.detectMultiScale3(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size),
+            outputRejectLevels=True)
+        if len(boxes) == 0:
+            return Detections.empty()
+        return clean(Detections(np.asarray(boxes, np.float32),
+                                np.asarray(weights, np.float32).reshape(-1)), self.floor)

@@ -1,0 +1,309 @@
+"""The annotate pipeline: detect, track, classify in batches, smooth, draw.
+
+Frames are held back `delay` frames before they are drawn, so that each decision can use what
+comes next: a face is drawn from its first frame once the tracker has confirmed it, and a face
+lost for a few frames (a hand over the mouth) is drawn through the gap, its box interpolated,
+only if it comes back. Faces are classified in batches across frames.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emocli.data.labels import EMOTIONS
+from emocli.errors import EmocliError
+from emocli.models.precision import autocast, autocast_dtype
+from emocli.video.boxes import Detections, overlaps
+from emocli.video.crops import face_crops
+from emocli.video.detectors import Detector, create_detector, resized, working_scale
+from emocli.video.draw import draw
+from emocli.video.smoothing import LabelSmoother, SmoothingConfig, flips_per_second
+from emocli.video.tracker import Tracker, TrackerConfig
+
+REGION_CONTEXT = 0.6  # a region pass searches this share of the face's side around it
+REGION_FACE = 2.5  # ... at a scale where the face is this many times the detector's min_size
+
+
+@dataclass
+class AnnotateOptions:
+    detector: str = "auto"
+    detector_model: Path | None = None
+    min_face: int = 16  # smallest face to find, in pixels of the input
+    detect_every: int = 15  # full pass every Nth frame (and at once when a known face is lost)
+    refine: bool = True  # in between, re-detect each known face in a small region around it
+    region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
+    classify_every: int = 2  # classify each face on every Nth frame; smoothing bridges the rest
+    batch: int = 32  # frames whose faces are classified together
+    margin: float = 0.1
+    level: bool = True  # turn tilted heads upright (eye landmarks) before classifying
+    precision: str = "auto"  # the classifier's: bf16 where the CPU has it (1.75x, same accuracy)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    audio: bool = True
+
+    def validate(self) -> AnnotateOptions:
+        if min(self.detect_every, self.region_every, self.classify_every, self.batch,
+               self.min_face, self.tracker.min_hits) < 1:
+            raise EmocliError("--detect-every, --classify-every, --min-face and --min-hits must "
+                              "be at least 1")
+        if self.margin < 0 or self.tracker.max_coast < 0 or self.smoothing.tau < 0 \
+                or self.smoothing.margin < 0:
+            raise EmocliError("--margin, --max-coast, --smoothing and --hysteresis must be at "
+                              "least 0")
+        return self
+
+
+@dataclass
+class FaceRow:
+    """One face in one frame, as drawn and reported."""
+
+    frame: int
+    time_s: float
+    track: int
+    box: np.ndarray
+    proba: np.ndarray  # smoothed
+    label: str  # the shown label (smoothed, with hysteresis)
+    raw: np.ndarray | None  # the classifier's own output, in frames where it ran
+
+    COLUMNS = ("frame", "time_s", "track", "x", "y", "w", "h", "label", "confidence",
+               *EMOTIONS, *(f"raw_{e}" for e in EMOTIONS))
+
+    def record(self) -> dict:
+        x, y, w, h = (int(round(v)) for v in self.box)
+        raw = self.raw if self.raw is not None else np.full(len(EMOTIONS), np.nan)
+        return {"frame": self.frame, "time_s": round(self.time_s, 4), "track": self.track,
+                "x": x, "y": y, "w": w, "h": h, "label": self.label,
+                "confidence": round(float(self.proba[EMOTIONS.index(self.label)]), 4),
+                **{e: round(float(p), 4) for e, p in zip(EMOTIONS, self.proba)},
+                **{f"raw_{e}": round(float(p), 4) for e, p in zip(EMOTIONS, raw)}}
+
+
+@dataclass
+class _State:
+    """One track in one held-back frame."""
+
+    track: int
+    box: np.ndarray
+    landmarks: np.ndarray | None
+    detected: bool
+    bridged: bool = False  # lost here, but found again later: drawn with an interpolated box
+
+
+@dataclass
+class AnnotatedFrame:
+    index: int
+    time_s: float
+    image: np.ndarray  # labelled in place
+    faces: list[FaceRow]
+
+
+@dataclass
+class _Held:
+    index: int
+    time_s: float
+    image: np.ndarray
+    states: list[_State]
+
+
+class Annotator:
+    """Frame-by-frame annotation with tracking: `push` frames in order, get back the frames that
+    are final (a few frames later), then `finish` for the rest."""
+
+    def __init__(self, model, opts: AnnotateOptions | None = None, fps: float = 25.0,
+                 detector: Detector | None = None):
+        opts = (opts or AnnotateOptions()).validate()
+        model.check_classes()
+        self.model, self.opts, self.fps = model, opts, fps
+        self.detector = detector or create_detector(opts.detector, opts.detector_model)
+        self._autocast = autocast_dtype(opts.precision, torch.device("cpu"))
+        self.tracker = Tracker(opts.tracker, self.detector.birth_score)
+        rounds = opts.region_every if opts.refine else opts.detect_every
+        self.delay = max(opts.tracker.min_hits * rounds, opts.tracker.max_coast + 1)
+        self._held: deque[_Held] = deque()
+        self._count = 0
+        self._ever_confirmed: set[int] = set()
+        self._last_seen: dict[int, tuple[int, np.ndarray]] = {}
+        self._last_classified: dict[int, int] = {}
+        self._smoothers: dict[int, LabelSmoother] = {}
+        self._scale: float | None = None
+
+    # -- detection and tracking --------------------------------------------------------------
+    def _full_pass(self, frame: np.ndarray) -> Detections:
+        if self._scale is None:
+            self._scale = working_scale(frame.shape, self.opts.min_face, self.detector.min_size)
+        return self.detector.detect(resized(frame, self._scale)).scaled(self._scale)
+
+    def _region_pass(self, frame: np.ndarray, box: np.ndarray) -> Detections:
+        """Re-detect one face in a small region around its predicted box."""
+        x, y, w, h = box
+        side = max(w, h)
+        pad = REGION_CONTEXT * side
+        height, width = frame.shape[:2]
+        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
+        x1, y1 = int(min(width, x + w + pad)), int(min(height, y + h + pad))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return Detections.empty()
+        scale = min(1.0, REGION_FACE * self.detector.min_size / max(side, 1.0))
+        region = resized(frame[y0:y1, x0:x1], scale, fast=True)
+        return self.detector.detect(region).scaled(scale, x0, y0)
+
+    def _observe(self, frame: np.ndarray) -> list[_State]:
+        tracker, opts, index = self.tracker, self.opts, self._count
+        tracker.begin_frame(index)
+        full = index % opts.detect_every == 0
+        regions = opts.refine and not full and index % opts.region_every == 0
+        if regions:
+            for track in list(tracker.tracks):
+                tracker.update_track(track, self._region_pass(frame, tracker.predicted(track)))
+        if full or (regions and tracker.lost()):
+            known = {t.id for t in tracker.tracks}
+            tracker.update(self._full_pass(frame))
+            for track in tracker.tracks:
+                if track.id not in known:
+                    self._extend_back(track)
+        tracker.end_frame(searched=full or regions)
+        self._ever_confirmed |= {t.id for t in tracker.confirmed()}
+        return [_State(t.id, t.box.copy() if t.detected else tracker.predicted(t), t.landmarks,
+                       t.detected) for t in tracker.tracks]
+
+    def _extend_back(self, track) -> None:
+        """A face found by a full pass may have been there since the previous one: follow it
+        back through the held frames with region passes, so that it is drawn from the frame
+        where it appeared."""
+        box = track.box
+        for held in list(reversed(self._held))[:self.opts.detect_every]:
+            dets = self._region_pass(held.image, box)
+            if not len(dets):
+                return
+            iou, _ = overlaps(box[None], dets.boxes)
+            best = int(iou[0].argmax())
+            if iou[0, best] < self.opts.tracker.iou:
+                return
+            box = dets.boxes[best]
+            marks = None if dets.landmarks is None else dets.landmarks[best]
+            held.states.append(_State(track.id, box.copy(), marks, True))
+            self.tracker.add_hit(track)
+
+    def _bridge(self, index: int, states: list[_State]) -> None:
+        """A face found again after a gap is drawn through the gap, on a straight line."""
+        for s in states:
+            if not s.detected:
+                continue
+            last = self._last_seen.get(s.track)
+            self._last_seen[s.track] = (index, s.box)
+            if last is None or last[0] >= index - 1:
+                continue
+            start, before = last
+            for held in self._held:
+                if start < held.index < index:
+                    share = (held.index - start) / (index - start)
+                    for g in held.states:
+                        if g.track == s.track:
+                            g.box = (1 - share) * before + share * s.box
+                            g.bridged = True
+
+    # -- classification and drawing ----------------------------------------------------------
+    def _shown(self, s: _State) -> bool:
+        return s.track in self._ever_confirmed and (s.detected or s.bridged)
+
+    def _classify(self, frames: list[_Held]) -> dict[tuple[int, int], np.ndarray]:
+        """Raw probabilities for the faces due for classification in these frames, in one batch."""
+        due: list[tuple[_Held, _State]] = []
+        for held in frames:
+            for s in held.states:
+                last = self._last_classified.get(s.track)
+                if self._shown(s) and s.detected and (
+                        last is None or held.index - last >= self.opts.classify_every):
+                    due.append((held, s))
+                    self._last_classified[s.track] = held.index
+        crops = [face_crops(held.image, s.box[None],
+                            [s.landmarks] if self.opts.level else None, self.opts.margin)
+                 for held, s in due]
+        if not crops:
+            return {}
+        with autocast(self._autocast):
+            proba = self.model.predict_proba(np.concatenate(crops))
+        return {(held.index, s.track): p for (held, s), p in zip(due, proba)}
+
+    def _finalize(self, frames: list[_Held]) -> list[AnnotatedFrame]:
+        raw = self._classify(frames)
+        done = []
+        for held in frames:
+            rows = []
+            for s in held.states:
+                if not self._shown(s):
+                    continue
+                smoother = self._smoothers.setdefault(s.track,
+                                                      LabelSmoother(self.opts.smoothing))
+                p = raw.get((held.index, s.track))
+                if p is not None:
+                    smoother.update(p, held.time_s)
+                if smoother.proba is None:  # bridged before its first classification
+                    continue
+                rows.append(FaceRow(held.index, held.time_s, s.track, s.box,
+                                    smoother.proba.copy(), EMOTIONS[smoother.label], p))
+            for row in rows:
+                draw(held.image, row.box, row.label, float(row.proba[EMOTIONS.index(row.label)]))
+            done.append(AnnotatedFrame(held.index, held.time_s, held.image, rows))
+        return done
+
+    # -- the public side ---------------------------------------------------------------------
+    def push(self, frame: np.ndarray) -> list[AnnotatedFrame]:
+        """Take the next frame (BGR uint8); return the frames that are now final."""
+        index = self._count
+        states = self._observe(frame)
+        self._count += 1
+        self._bridge(index, states)
+        self._held.append(_Held(index, index / self.fps, frame, states))
+        if len(self._held) < self.delay + self.opts.batch:
+            return []
+        return self._finalize([self._held.popleft() for _ in range(self.opts.batch)])
+
+    def finish(self) -> list[AnnotatedFrame]:
+        """The frames still held back, final now."""
+        frames = list(self._held)
+        self._held.clear()
+        return self._finalize(frames)
+
+    @property
+    def frames_seen(self) -> int:
+        return self._count
+
+    @property
+    def detector_name(self) -> str:
+        return self.detector.name
+
+
+def summarize(rows: list[FaceRow], frames: int, fps: float) -> dict:
+    """Faces per frame, and per track: frames, dominant label, shares, label flips per second."""
+    per_frame = Counter(r.frame for r in rows)
+    counts = Counter(min(per_frame.get(i, 0), 2) for i in range(frames))
+    tracks = []
+    for tid in sorted({r.track for r in rows}):
+        mine = [r for r in rows if r.track == tid]
+        labels = Counter(r.label for r in mine)
+        n = len(mine)
+        span = (mine[-1].frame - mine[0].frame + 1) / fps if fps else 0.0
+        tracks.append({"id": tid, "frames": n, "first_frame": mine[0].frame,
+                       "last_frame": mine[-1].frame,
+                       "dominant": labels.most_common(1)[0][0],
+                       "share": {e: round(labels[e] / n, 4) for e in EMOTIONS if labels[e]},
+                       "flips_per_s": round(flips_per_second([r.label for r in mine], span), 3)})
+    return {"faces_per_frame": {"0": counts[0], "1": counts[1], "2+": counts[2]},
+            "tracks": tracks}
+
+
+def annotate_frame(image: np.ndarray, model, opts: AnnotateOptions | None = None,
+                   detector: Detector | None = None) -> AnnotatedFrame:
+    """One still image: every face found is shown (no tracking, no smoothing)."""
+    opts = opts or AnnotateOptions()
+    single = AnnotateOptions(**{**opts.__dict__, "detect_every": 1, "refine": False,
+                                "tracker": TrackerConfig(min_hits=1, max_coast=0),
+                                "smoothing": SmoothingConfig(tau=0.0, margin=0.0)})
+    annotator = Annotator(model, single, 1.0, detector)
+    return (annotator.push(image) + annotator.finish())[0]

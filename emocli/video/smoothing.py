@@ -1,0 +1,46 @@
+"""Steady labels: per-face probabilities averaged over time, with hysteresis before a change.
+
+The average is exponential in time (so the same `tau` means the same on 15 and 60 fps), and the
+shown label changes only when another emotion leads the current one by `margin` in the average.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    tau: float = 0.3  # seconds: the time constant of the exponential average (0: none)
+    margin: float = 0.1  # lead (in probability) another emotion needs to take the label over
+
+
+class LabelSmoother:
+    """One face's smoothed probabilities and shown label."""
+
+    def __init__(self, cfg: SmoothingConfig = SmoothingConfig()):
+        self.cfg = cfg
+        self.proba: np.ndarray | None = None
+        self.label: int | None = None
+        self.time: float | None = None
+
+    def update(self, raw: np.ndarray, time_s: float) -> None:
+        """Take a new classification made at `time_s` seconds."""
+        if self.proba is None or self.cfg.tau <= 0:
+            self.proba = raw.astype(np.float32)
+        else:
+            keep = math.exp(-max(time_s - self.time, 0.0) / self.cfg.tau)
+            self.proba = keep * self.proba + (1 - keep) * raw
+        self.time = time_s
+        best = int(self.proba.argmax())
+        if self.label is None or self.proba[best] - self.proba[self.label] > self.cfg.margin:
+            self.label = best
+
+
+def flips_per_second(labels: list[str], seconds: float) -> float:
+    """How often a sequence of shown labels changes, per second of footage."""
+    changes = sum(a != b for a, b in zip(labels, labels[1:]))
+    return changes / seconds if seconds > 0 else 0.0

@@ -1,0 +1,167 @@
+"""Tracking faces across frames: stable ids, one track per face, no one-frame ghosts.
+
+Full detection passes match every track to the detections (Hungarian on IoU, scipy) and start
+tracks for the faces left over; region passes re-detect one known face and update only that
+track. A track is confirmed after `min_hits` detections; a track that is lost coasts on its
+velocity for up to `max_coast` frames and is dropped after that. Two tracks that lock onto the
+same face in one frame are merged: the older keeps the face, the younger loses it and dies
+unless it finds a face of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from emocli.video.boxes import NESTED, Detections, overlaps
+
+
+@dataclass
+class TrackerConfig:
+    min_hits: int = 3  # detections before a new face counts (removes one-frame ghosts)
+    max_coast: int = 12  # frames a lost face is kept after its last detection
+    iou: float = 0.3  # overlap between a track's predicted box and a detection to continue it
+    merge_iou: float = 0.5  # two tracks overlapping this much in one frame are one face
+    box_smoothing: float = 0.4  # weight of the prediction against the new detection
+    velocity_smoothing: float = 0.7  # weight of the past in the per-frame velocity
+
+
+@dataclass
+class Track:
+    id: int
+    box: np.ndarray  # x, y, w, h at the last detection
+    last_hit: int  # the frame of the last detection
+    landmarks: np.ndarray | None = None
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))  # per frame
+    hits: int = 1
+    confirmed: bool = False
+    detected: bool = True  # found in the current frame
+    before: tuple = ()  # the state at the start of the frame, restored when a merge undoes a hit
+
+    def predicted(self, frame: int) -> np.ndarray:
+        return self.box + self.velocity * (frame - self.last_hit)
+
+
+class Tracker:
+    def __init__(self, cfg: TrackerConfig | None = None, birth_score: float = 0.0):
+        self.cfg = cfg or TrackerConfig()
+        self.birth_score = birth_score  # a detection starts a track only with this score
+        self.tracks: list[Track] = []
+        self.frame = -1
+        self._next_id = 1
+
+    # -- one frame: begin, then full and/or region updates, then end --------------------------
+    def begin_frame(self, frame: int | None = None) -> None:
+        self.frame = self.frame + 1 if frame is None else frame
+        for t in self.tracks:
+            t.detected = False
+            t.before = (t.box, t.velocity, t.landmarks, t.hits, t.last_hit, t.confirmed)
+
+    def predicted(self, track: Track) -> np.ndarray:
+        return track.predicted(self.frame)
+
+    def update(self, dets: Detections) -> None:
+        """A full pass over the frame: continue the tracks it finds, start tracks for new faces."""
+        free = [t for t in self.tracks if not t.detected]
+        rows, cols = self._match(free, dets)
+        for r, c in zip(rows, cols):
+            self._hit(free[r], dets, c)
+        # a face seen now, or a confirmed face briefly lost, leaves no room for a new track:
+        # a box over it is the same face seen worse (a twin), not another face
+        known = [t.box if t.detected else self.predicted(t) for t in self.tracks
+                 if t.detected or t.confirmed]
+        for d in sorted(set(range(len(dets))) - set(cols)):
+            if dets.scores[d] < self.birth_score or self._covered(dets.boxes[d], known):
+                continue
+            marks = None if dets.landmarks is None else dets.landmarks[d]
+            self.tracks.append(Track(self._next_id, dets.boxes[d].copy(), self.frame, marks,
+                                     confirmed=self.cfg.min_hits <= 1))
+            self._next_id += 1
+            known.append(dets.boxes[d])
+
+    def update_track(self, track: Track, dets: Detections) -> None:
+        """A region pass for one track: the best-overlapping detection continues it; no other
+        detection starts anything."""
+        if track.detected or not len(dets):
+            return
+        iou, inside = overlaps(self.predicted(track)[None], dets.boxes)
+        score = np.maximum(iou[0], inside[0] * 0.5)  # nested boxes still count, ranked lower
+        best = int(score.argmax())
+        if iou[0, best] >= self.cfg.iou or inside[0, best] >= NESTED:
+            self._hit(track, dets, best)
+
+    def add_hit(self, track: Track) -> None:
+        """Count a detection of this face found outside the frame-by-frame flow (in a held-back
+        frame), towards its confirmation."""
+        track.hits += 1
+        track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
+
+    def end_frame(self, searched: bool = True) -> None:
+        """Merge twins and drop what is lost: a new face missed in a frame where it was looked
+        for (`searched`), a confirmed one unseen for more than `max_coast` frames."""
+        self._merge()
+        self.tracks = [t for t in self.tracks
+                       if t.detected or (t.confirmed and self.frame - t.last_hit
+                                         <= self.cfg.max_coast)
+                       or (not t.confirmed and not searched)]
+
+    def lost(self) -> bool:
+        """Whether a known face went unseen in this frame (worth a full pass at once)."""
+        return any(not t.detected for t in self.tracks)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _hit(self, track: Track, dets: Detections, i: int) -> None:
+        a, v = self.cfg.box_smoothing, self.cfg.velocity_smoothing
+        new = a * self.predicted(track) + (1 - a) * dets.boxes[i]
+        gap = max(1, self.frame - track.last_hit)
+        track.velocity = v * track.velocity + (1 - v) * (new - track.box) / gap
+        track.box = new.astype(np.float32)
+        track.last_hit = self.frame
+        track.landmarks = None if dets.landmarks is None else dets.landmarks[i]
+        track.hits += 1
+        track.detected = True
+        track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
+
+    def _match(self, tracks: list[Track], dets: Detections) -> tuple[list[int], list[int]]:
+        if not tracks or not len(dets):
+            return [], []
+        iou, _ = overlaps(np.stack([self.predicted(t) for t in tracks]), dets.boxes)
+        rows, cols = linear_sum_assignment(-iou)
+        keep = iou[rows, cols] >= self.cfg.iou
+        return rows[keep].tolist(), cols[keep].tolist()
+
+    def _covered(self, box: np.ndarray, known: list[np.ndarray]) -> bool:
+        if not known:
+            return False
+        iou, inside = overlaps(box[None], np.stack(known))
+        return bool((iou >= self.cfg.merge_iou).any() or (inside >= NESTED).any())
+
+    def _merge(self) -> None:
+        seen = [t for t in self.tracks if t.detected]
+        if len(seen) < 2:
+            return
+        iou, inside = overlaps(np.stack([t.box for t in seen]), np.stack([t.box for t in seen]))
+        same = (iou >= self.cfg.merge_iou) | (inside >= NESTED)
+        # the elder (a confirmed track before a new one, then the older id) keeps the face, so
+        # that the id a face was shown with stays
+        order = sorted(range(len(seen)), key=lambda i: (not seen[i].confirmed, seen[i].id))
+        for rank, i in enumerate(order):
+            if not seen[i].detected:
+                continue
+            for j in order[rank + 1:]:
+                if same[i, j] and seen[j].detected:
+                    self._undo(seen[j])
+
+    @staticmethod
+    def _undo(track: Track) -> None:
+        if not track.before:  # born in this frame: unborn
+            track.confirmed, track.last_hit = False, -(10**9)
+        else:
+            (track.box, track.velocity, track.landmarks, track.hits, track.last_hit,
+             track.confirmed) = track.before
+        track.detected = False
+
+    def confirmed(self) -> list[Track]:
+        return [t for t in self.tracks if t.confirmed]

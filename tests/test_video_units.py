@@ -1,0 +1,254 @@
+"""The video pieces on synthetic boxes and images: box clean-up, tracking, smoothing, crops,
+and every installed detector on real photos."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from media_truth import MEDIA
+
+from emocli.errors import EmocliError
+from emocli.video.boxes import Detections, clean, overlaps
+from emocli.video.crops import eye_angle, face_crop
+from emocli.video.detectors import (
+    create_detector,
+    list_detectors,
+    resolve_detector_name,
+    working_scale,
+)
+from emocli.video.smoothing import LabelSmoother, SmoothingConfig, flips_per_second
+from emocli.video.tracker import Tracker, TrackerConfig
+
+
+def dets(*rows, landmarks=None) -> Detections:
+    """Detections from (x, y, w, h, score) rows."""
+    a = np.array(rows, np.float32).reshape(-1, 5)
+    return Detections(a[:, :4], a[:, 4], landmarks)
+
+
+# -- boxes ------------------------------------------------------------------------------------
+def test_clean_removes_duplicates_nested_boxes_and_low_scores():
+    out = clean(dets((100, 100, 50, 50, 0.9), (102, 101, 50, 49, 0.8),  # a duplicate
+                     (110, 112, 25, 25, 0.95),  # nested inside the first, scored higher
+                     (300, 100, 50, 50, 0.85),  # another face
+                     (500, 100, 50, 50, 0.3)), min_score=0.5)  # too weak
+    assert len(out) == 2
+    assert sorted(out.boxes[:, 0].tolist()) == [110, 300]  # the better of each face survives
+
+
+def test_clean_keeps_faces_side_by_side():
+    out = clean(dets((0, 0, 40, 40, 0.9), (35, 0, 40, 40, 0.9), (0, 45, 40, 40, 0.9)), 0.5)
+    assert len(out) == 3
+
+
+def test_overlaps_iou_and_inside():
+    iou, inside = overlaps(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 10, 10],
+                                                                [2, 2, 4, 4], [20, 20, 5, 5]]))
+    assert iou[0].tolist() == pytest.approx([1.0, 1 / 3, 0.16, 0.0])
+    assert inside[0].tolist() == pytest.approx([1.0, 0.5, 1.0, 0.0])
+
+
+# -- tracker ----------------------------------------------------------------------------------
+def feed(tracker: Tracker, frames: list[Detections], full_every: int = 1) -> list[dict]:
+    """Run the tracker over per-frame detections; what it shows in each frame."""
+    shown = []
+    for i, d in enumerate(frames):
+        tracker.begin_frame(i)
+        if i % full_every == 0:
+            tracker.update(d)
+        else:
+            for t in list(tracker.tracks):
+                tracker.update_track(t, d)
+        tracker.end_frame()
+        shown.append({t.id: t.box.copy() for t in tracker.confirmed() if t.detected})
+    return shown
+
+
+def test_duplicates_every_frame_make_one_track():
+    frames = [dets((100 + i, 50, 60, 60, 0.9), (104 + i, 53, 55, 58, 0.8)) for i in range(10)]
+    shown = feed(Tracker(), frames)
+    assert all(len(s) == 1 for s in shown[2:])
+    assert {k for s in shown for k in s} == {1}
+
+
+def test_nested_twin_from_region_passes_is_merged():
+    tracker = Tracker()
+    frames = [dets((100, 100, 80, 80, 0.9))] * 4
+    feed(tracker, frames)
+    # a second confirmed track sneaks onto the same face (e.g. from an earlier false box)
+    from emocli.video.tracker import Track
+
+    tracker.tracks.append(Track(99, np.array([110, 110, 60, 60], np.float32), 3, hits=5,
+                                confirmed=True))
+    later = feed_from(tracker, 4, [dets((101, 100, 80, 80, 0.9), (112, 111, 58, 58, 0.8))] * 3,
+                      region=True)
+    assert all(len(s) == 1 for s in later)
+    assert all(1 in s for s in later)
+
+
+def feed_from(tracker, start, frames, region=False):
+    shown = []
+    for i, d in enumerate(frames, start):
+        tracker.begin_frame(i)
+        if region:
+            for t in list(tracker.tracks):
+                tracker.update_track(t, d)
+        else:
+            tracker.update(d)
+        tracker.end_frame()
+        shown.append({t.id: t.box.copy() for t in tracker.confirmed() if t.detected})
+    return shown
+
+
+def test_two_faces_crossing_keep_their_ids():
+    frames = []
+    for i in range(40):
+        a = (50 + 10 * i, 100, 60, 60, 0.9)  # moving right
+        b = (450 - 10 * i, 100, 60, 60, 0.9)  # moving left
+        # while they overlap, only the face in front (a) is seen
+        overlap = abs(a[0] - b[0]) < 60
+        frames.append(dets(a) if overlap else dets(a, b))
+    shown = feed(Tracker(TrackerConfig(max_coast=12)), frames)
+    first = shown[5]
+    last = shown[-1]
+    assert len(first) == len(last) == 2
+    ids_left_to_right = lambda s: [k for k, _ in sorted(s.items(), key=lambda kv: kv[1][0])]  # noqa: E731
+    assert ids_left_to_right(first) == ids_left_to_right(last)[::-1]  # they swapped sides
+
+
+def test_face_leaving_and_coming_back():
+    face = dets((200, 100, 60, 60, 0.9))
+    short_gap = [face] * 5 + [Detections.empty()] * 6 + [face] * 5
+    shown = feed(Tracker(TrackerConfig(max_coast=12)), short_gap)
+    assert {k for s in shown for k in s} == {1}  # the same id after a short absence
+    assert all(not s for s in shown[5:11])  # nothing drawn while it is away
+    long_gap = [face] * 5 + [Detections.empty()] * 20 + [face] * 5
+    shown = feed(Tracker(TrackerConfig(max_coast=12)), long_gap)
+    assert {k for s in shown for k in s} == {1, 2}  # a new track once the old one has ended
+    assert all(len(s) == 1 for s in shown[27:])
+
+
+def test_one_frame_false_positive_is_never_confirmed():
+    face = (200, 100, 60, 60, 0.9)
+    frames = [dets(face)] * 5 + [dets(face, (400, 300, 50, 50, 0.95))] + [dets(face)] * 5
+    shown = feed(Tracker(), frames)
+    assert {k for s in shown for k in s} == {1}
+    assert all(len(s) <= 1 for s in shown)
+
+
+def test_region_pass_never_starts_a_track():
+    tracker = Tracker()
+    feed(tracker, [dets((100, 100, 50, 50, 0.9))] * 3)
+    # a region pass that returns the tracked face and another one elsewhere
+    later = feed_from(tracker, 3, [dets((101, 100, 50, 50, 0.9), (300, 300, 50, 50, 0.99))] * 5,
+                      region=True)
+    assert [t.id for t in tracker.tracks] == [1]
+    assert all(list(s) == [1] for s in later)
+
+
+def test_birth_score_and_coverage_block_new_tracks():
+    tracker = Tracker(birth_score=0.7)
+    feed(tracker, [dets((100, 100, 50, 50, 0.6))] * 5)
+    assert tracker.tracks == []
+    feed_from(tracker, 5, [dets((100, 100, 50, 50, 0.9))] * 3)
+    # a loose box around the known face while it is briefly lost is not a second face
+    feed_from(tracker, 8, [dets((80, 80, 120, 120, 0.9))] * 2)
+    assert [t.id for t in tracker.tracks] == [1]
+
+
+# -- smoothing --------------------------------------------------------------------------------
+def test_hysteresis_holds_a_label_through_noise_and_follows_a_change():
+    rng = np.random.default_rng(0)
+    fps, smoother = 25.0, LabelSmoother(SmoothingConfig())
+    labels, raw_labels = [], []
+    for i in range(250):  # 10 s: 5 s of a near tie happy/neutral, then clearly sad
+        p = np.full(7, 0.02)
+        if i < 125:
+            p[3], p[6] = (0.45, 0.43) if rng.random() < 0.5 else (0.43, 0.45)
+        else:
+            p[4] = 0.8
+        p /= p.sum()
+        smoother.update(p, i / fps)
+        labels.append(smoother.label)
+        raw_labels.append(int(p.argmax()))
+    assert flips_per_second(raw_labels[:125], 5) > 5
+    assert flips_per_second(labels[:125], 5) == 0
+    switch = labels.index(4)
+    assert 125 <= switch <= 125 + 0.5 * fps  # follows the real change within half a second
+
+
+def test_smoothing_is_in_seconds_not_frames():
+    def settle(fps):
+        s = LabelSmoother(SmoothingConfig(tau=0.3, margin=0.0))
+        s.update(np.eye(7)[3], 0.0)
+        frames = 0
+        while s.label != 4:
+            frames += 1
+            s.update(np.eye(7)[4], frames / fps)
+        return frames / fps
+
+    assert settle(15) == pytest.approx(settle(60), abs=0.07)
+
+
+# -- crops ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("degrees", [-20, -8, 8, 20])
+def test_levelled_crop_has_level_eyes(degrees):
+    image = np.full((200, 200), 128, np.uint8)
+    centre = np.array([100.0, 100.0])
+    t = math.radians(degrees)
+    eyes = [centre + 25 * np.array([math.cos(t), math.sin(t)]) * s + [0, -10] for s in (-1, 1)]
+    for e in eyes:
+        cv2.circle(image, tuple(int(round(v)) for v in e), 4, 0, -1)
+    landmarks = np.array([eyes[1], eyes[0], centre, centre, centre])  # right eye first
+    angle = eye_angle(landmarks)
+    assert angle == pytest.approx(degrees, abs=1.5)
+    crop = face_crop(image, np.array([50, 50, 100, 100]), angle, margin=0.0, size=48)
+    dark = np.argwhere(crop < 64)
+    left, right = dark[dark[:, 1] < 24], dark[dark[:, 1] >= 24]
+    assert abs(left[:, 0].mean() - right[:, 0].mean()) < 1.5  # same row: level
+    unlevelled = face_crop(image, np.array([50, 50, 100, 100]), 0.0, margin=0.0, size=48)
+    d = np.argwhere(unlevelled < 64)
+    assert abs(d[d[:, 1] < 24][:, 0].mean() - d[d[:, 1] >= 24][:, 0].mean()) > 2.5
+
+
+def test_crop_without_angle_is_a_plain_resize():
+    image = np.random.default_rng(1).integers(0, 255, (300, 300), np.uint8)
+    crop = face_crop(image, np.array([100, 100, 96, 96]), 0.0, margin=0.0, size=48)
+    expected = cv2.resize(image[100:196, 100:196], (48, 48), interpolation=cv2.INTER_AREA)
+    assert np.abs(crop.astype(int) - expected).mean() < 3
+
+
+def test_eye_angle_ignores_missing_or_absurd_landmarks():
+    assert eye_angle(None) == 0.0
+    assert eye_angle(np.array([[0, 0], [0, 50], [0, 0], [0, 0], [0, 0]], np.float32)) == 0.0
+
+
+# -- detectors --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list_detectors(installed_only=True))
+def test_every_installed_detector_on_real_photos(name):
+    detector = create_detector(name)
+    face = cv2.imread(str(MEDIA / "justin.jpg"))
+    found = detector.detect(face)
+    assert len(found) == 1
+    x, y, w, h = found.boxes[0]
+    assert 0 <= x and 0 <= y and x + w <= face.shape[1] + 2 and y + h <= face.shape[0] + 2
+    assert 80 < w < 260
+    if found.landmarks is not None:  # the eyes lie in the upper half of the box
+        eyes = found.landmarks[0, :2]
+        assert ((eyes[:, 1] > y) & (eyes[:, 1] < y + h / 2)).all()
+    assert len(detector.detect(cv2.imread(str(MEDIA / "no-faces.jpg")))) == 0
+
+
+def test_auto_prefers_the_best_installed_detector():
+    installed = list_detectors(installed_only=True)
+    assert resolve_detector_name("auto") == [n for n in ("yunet", "mtcnn", "haar")
+                                             if n in installed][0]
+    with pytest.raises(EmocliError, match="unknown detector"):
+        resolve_detector_name("magic")
+
+
+def test_working_scale_keeps_small_faces_findable():
+    assert working_scale((270, 480, 3), 16, 16) == 1.0  # 480x270: no downscaling
+    assert working_scale((1080, 1920, 3), 16, 16) == pytest.approx(2 / 3)  # capped at 720p
+    assert working_scale((1080, 1920, 3), 48, 16) == pytest.approx(1 / 3)  # big faces only
