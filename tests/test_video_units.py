@@ -10,7 +10,7 @@ from media_truth import MEDIA
 
 from emocli.errors import EmocliError
 from emocli.video.boxes import Detections, clean, overlaps
-from emocli.video.crops import eye_angle, face_crop
+from emocli.video.crops import eye_angle, face_crop, level_angle
 from emocli.video.detectors import (
     create_detector,
     list_detectors,
@@ -252,3 +252,13 @@ def test_working_scale_keeps_small_faces_findable():
     assert working_scale((270, 480, 3), 16, 16) == 1.0  # 480x270: no downscaling
     assert working_scale((1080, 1920, 3), 16, 16) == pytest.approx(2 / 3)  # capped at 720p
     assert working_scale((1080, 1920, 3), 48, 16) == pytest.approx(1 / 3)  # big faces only
+
+
+def test_only_clear_tilts_are_levelled():
+    def marks(degrees):
+        t = math.radians(degrees)
+        return np.array([[100 + 30 * math.cos(t), 100 + 30 * math.sin(t)],
+                         [100 - 30 * math.cos(t), 100 - 30 * math.sin(t)], [0, 0], [0, 0], [0, 0]])
+
+    assert level_angle(marks(5)) == 0.0
+    assert level_angle(marks(-20)) == pytest.approx(-20)

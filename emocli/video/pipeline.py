@@ -189,6 +189,20 @@ class Annotator:
             held.states.append(_State(track.id, box.copy(), marks, True))
             self.tracker.add_hit(track)
 
+    def _search_tail(self) -> None:
+        """The last frames have no later frame to bridge from: look for each face in the held
+        frames after its last detection (frames skipped between region passes)."""
+        for track in self.tracker.tracks:
+            for held in self._held:
+                state = next((s for s in held.states if s.track == track.id), None)
+                if held.index <= track.last_hit or state is None or state.detected:
+                    continue
+                dets = self._region_pass(held.image, state.box)
+                iou, _ = overlaps(state.box[None], dets.boxes)
+                if not len(dets) or iou.max() < self.opts.tracker.iou:
+                    break
+                state.box, state.detected = dets.boxes[int(iou[0].argmax())], True
+
     def _bridge(self, index: int, states: list[_State]) -> None:
         """A face found again after a gap is drawn through the gap, on a straight line."""
         for s in states:
@@ -266,6 +280,7 @@ class Annotator:
 
     def finish(self) -> list[AnnotatedFrame]:
         """The frames still held back, final now."""
+        self._search_tail()
         frames = list(self._held)
         self._held.clear()
         return self._finalize(frames)

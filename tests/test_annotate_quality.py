@@ -1,0 +1,175 @@
+"""`annotate` on real footage with the default detector and the bundled model: the right number
+of faces in every frame, one track per face, steady labels that still follow a real change."""
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from media_truth import CLIPS, FACES, MEDIA, PHOTOS, right_share
+
+from emocli.engine.predict import load_model
+from emocli.video.annotate import annotate_image, annotate_video
+from emocli.video.crops import face_crops
+from emocli.video.detectors import create_detector, list_detectors
+from emocli.video.media import ffmpeg_exe
+from emocli.video.pipeline import AnnotateOptions
+
+CLIP = MEDIA / "test.mp4"
+ONE_FACE = [c for c, (_, truth) in CLIPS.items() if truth(0) == 1 and c.name != "pyfeat_face_noface.mov"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(None)
+
+
+@pytest.fixture(scope="module")
+def clip_results(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quality")
+    return {clip: annotate_video(clip, out / f"{clip.stem}.mp4", model, AnnotateOptions(audio=False))
+            for clip in CLIPS}
+
+
+def faces_per_frame(result) -> list[int]:
+    per_frame = Counter(r.frame for r in result.rows)
+    return [per_frame.get(i, 0) for i in range(result.frames)]
+
+
+@pytest.mark.parametrize("clip", list(CLIPS), ids=lambda p: p.name)
+def test_right_number_of_faces_in_every_frame(clip_results, clip):
+    result = clip_results[clip]
+    frames, truth = CLIPS[clip]
+    assert result.frames == frames
+    counts = faces_per_frame(result)
+    assert right_share(counts, truth) >= 0.98
+    if truth(0) <= 1:
+        assert max(counts) <= 1  # never two boxes on one face
+    assert result.detector == "yunet" if "yunet" in list_detectors(True) else True
+
+
+@pytest.mark.parametrize("clip", list(CLIPS), ids=lambda p: p.name)
+def test_steady_labels(clip_results, clip):
+    for track in clip_results[clip].summary()["tracks"]:
+        assert track["flips_per_s"] <= 1.0
+
+
+def test_one_track_per_face(clip_results):
+    for clip in ONE_FACE:
+        assert len(clip_results[clip].summary()["tracks"]) == 1, clip.name
+    classroom = clip_results[FACES / "intel_classroom.gif"].summary()["tracks"]
+    assert len(classroom) == 4 and all(t["frames"] == 45 for t in classroom)
+
+
+def change_lag(rows, to_label: str) -> float:
+    """Seconds between the classifier's own switch to `to_label` (the first classified frame
+    from which it says so for the next 0.5 s) and the shown label's switch."""
+    raw = [(r.time_s, r.raw.argmax()) for r in rows if r.raw is not None]
+    target = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].index(to_label)
+    for i, (t, label) in enumerate(raw):
+        window = [lab for s, lab in raw[i:] if s < t + 0.5]
+        if label == target and all(lab == target for lab in window) and i > 0:
+            start = t
+            break
+    shown = [r.time_s for r in rows if r.label == to_label and r.time_s >= start - 1.0]
+    return shown[0] - start
+
+
+def test_a_real_change_is_followed_within_half_a_second(clip_results):
+    rows = clip_results[FACES / "pyfeat_WolfgangLanger_Pexels.mp4"].rows
+    labels = [r.label for r in rows]
+    assert labels[0] in ("sad", "fear") and labels[-1] == "happy"
+    assert change_lag(rows, "happy") <= 0.5
+
+
+@pytest.mark.parametrize("photo", list(PHOTOS), ids=lambda p: p.name)
+def test_every_photo_gets_its_exact_count(model, tmp_path, photo):
+    result = annotate_image(photo, tmp_path / "out.png", model, AnnotateOptions())
+    assert len(result.rows) == PHOTOS[photo]
+
+
+def _ffmpeg(*args):
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", *map(str, args)], check=True)
+
+
+@pytest.fixture(scope="module")
+def derived(tmp_path_factory):
+    """test.mp4 upscaled, looped 10 times, and stored rotated with phone rotation metadata."""
+    if ffmpeg_exe() is None:
+        pytest.skip("no ffmpeg")
+    folder = tmp_path_factory.mktemp("derived")
+    clips = {}
+    for name, size in (("720p", "1280:720"), ("1080p", "1920:1080")):
+        clips[name] = folder / f"{name}.mp4"
+        _ffmpeg("-i", CLIP, "-vf", f"scale={size}", "-c:v", "mpeg4", "-q:v", "4", clips[name])
+    clips["loop10"] = folder / "loop10.mp4"
+    _ffmpeg("-stream_loop", 9, "-i", CLIP, "-c:v", "mpeg4", "-q:v", "4", clips["loop10"])
+    stored = folder / "transposed.mp4"
+    _ffmpeg("-i", CLIP, "-vf", "transpose=1", "-c:v", "mpeg4", "-q:v", "4", stored)
+    clips["phone"] = folder / "phone.mp4"  # portrait pixels, shown upright by the metadata
+    _ffmpeg("-display_rotation", 90, "-i", stored, "-c", "copy", clips["phone"])
+    return clips
+
+
+@pytest.mark.parametrize("name,frames", [("720p", 115), ("1080p", 115), ("loop10", 1150),
+                                         ("phone", 115)])
+def test_one_track_at_any_size_length_and_rotation(model, derived, tmp_path, name, frames):
+    out = tmp_path / "out.mp4"
+    result = annotate_video(derived[name], out, model, AnnotateOptions(audio=False))
+    assert result.frames == frames
+    assert faces_per_frame(result) == [1] * frames
+    assert len(result.summary()["tracks"]) == 1
+    upright = cv2.VideoCapture(str(CLIP)).read()[1].shape
+    assert cv2.VideoCapture(str(out)).read()[1].shape == (upright if name in ("phone", "loop10")
+                                                         else cv2.VideoCapture(
+                                                             str(derived[name])).read()[1].shape)
+
+
+@pytest.mark.parametrize("detector", list_detectors(installed_only=True))
+def test_tracking_keeps_one_face_one_track_with_each_detector(model, tmp_path, detector):
+    result = annotate_video(CLIP, tmp_path / "out.mp4", model,
+                            AnnotateOptions(detector=detector, audio=False))
+    counts = faces_per_frame(result)
+    assert max(counts) == 1
+    assert sum(counts) >= 0.9 * len(counts)
+    assert len(result.summary()["tracks"]) == 1
+
+
+def test_a_face_that_appears_late_is_drawn_from_its_first_frame(model, tmp_path):
+    cap = cv2.VideoCapture(str(CLIP))
+    frames = []
+    while (frame := cap.read()[1]) is not None:
+        frames.append(frame)
+    src = tmp_path / "late.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 25,
+                             frames[0].shape[1::-1])
+    for i, frame in enumerate(frames):
+        writer.write(np.zeros_like(frame) if i < 41 else frame)
+    writer.release()
+    # full passes run on frames 0, 15, 30, 45, ...: the face is found at 45, drawn from 41
+    result = annotate_video(src, tmp_path / "out.avi", model, AnnotateOptions(audio=False))
+    counts = faces_per_frame(result)
+    assert counts[:41] == [0] * 41
+    assert counts[41:] == [1] * (len(frames) - 41)
+
+
+def test_levelling_turns_a_tilted_face_upright():
+    """With the detector's eye landmarks, the crop of a face tilted by 20 degrees looks like the
+    crop of the upright face; without them it stays tilted."""
+    detector = create_detector()
+    if detector.name == "haar":
+        pytest.skip("haar gives no landmarks")
+    image = cv2.imread(str(MEDIA / "justin.jpg"))
+    centre = (image.shape[1] / 2, image.shape[0] / 2)
+    tilted = cv2.warpAffine(image, cv2.getRotationMatrix2D(centre, 20, 1.0),
+                            image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+
+    def crop(frame, level):
+        found = detector.detect(frame)
+        return face_crops(frame, found.boxes[:1], found.landmarks[:1] if level else None)[0]
+
+    upright = crop(image, level=False).astype(int)
+    levelled, plain = crop(tilted, level=True), crop(tilted, level=False)
+    assert np.abs(levelled - upright).mean() < 0.6 * np.abs(plain - upright).mean()
