@@ -65,7 +65,7 @@ def test_csv_rows(clip_run):
     assert np.allclose(rows[list(EMOTIONS)].sum(axis=1), 1, atol=1e-3)
     raw = rows[[f"raw_{e}" for e in EMOTIONS]]
     classified = raw.notna().all(axis=1)
-    assert 115 / 3 < classified.sum() < 115  # every 2nd frame by default
+    assert 115 / 4 < classified.sum() < 115 / 2  # every 3rd frame by default
     assert np.allclose(raw[classified].sum(axis=1), 1, atol=1e-3)
     # the shown label is the smoothed one: the smoothed leader, or held by hysteresis
     leader = rows[list(EMOTIONS)].idxmax(axis=1)

@@ -49,8 +49,10 @@ def test_same_seed_same_metrics(small_cache, tmp_path):
     pd.testing.assert_frame_equal(_metrics(tmp_path / "a"), _metrics(tmp_path / "b"))
 
 
-def test_resume_after_kill_matches_an_uninterrupted_run(small_cache, tmp_path):
-    args = ["--data", str(small_cache), *QUICK, "--epochs", "3", "--subset", "700"]
+@pytest.mark.parametrize("extra", [[], ["--ema", "0.99", "--mixup", "0.4", "--precision", "bf16"]],
+                         ids=["plain", "ema-mixup-bf16"])
+def test_resume_after_kill_matches_an_uninterrupted_run(small_cache, tmp_path, extra):
+    args = ["--data", str(small_cache), *QUICK, "--epochs", "3", "--subset", "700", *extra]
     assert run("train", *args, "-o", tmp_path / "whole").exit_code == 0
     proc = subprocess.Popen([sys.executable, "-m", "emocli", "train", *args, "-o",
                              str(tmp_path / "cut")], stderr=subprocess.DEVNULL)
@@ -92,6 +94,9 @@ def test_json_output(small_cache, tmp_path):
     (["--lr", "-0.1"], "--lr must be a positive number"),
     (["--arch-arg", "width"], "--arch-arg must be KEY=VALUE"),
     (["--balance", "magic"], "--balance must be one of"),
+    (["--precision", "fp8"], "--precision must be one of auto, fp32, bf16"),
+    (["--ema", "1.5"], "--ema must be in [0, 1)"),
+    (["--mixup", "-1"], "--mixup must be at least 0"),
 ])
 def test_bad_arguments(args, needle, small_cache):
     result = run("train", "--data", small_cache, *args)
@@ -117,3 +122,29 @@ def test_init_from_fine_tunes_and_checks_the_architecture(tiny_run, small_cache,
                 "--init-from", best, "-o", tmp_path / "x")
     assert other.exit_code == 2
     assert "needs the same architecture" in other.stderr
+
+
+def test_ema_weights_are_what_is_validated_and_saved(small_cache, tmp_path, fer):
+    """best.pt holds the moving average, and evaluating it gives the logged val accuracy."""
+    result = run("train", "--data", small_cache, *QUICK, "--epochs", "2", "--subset", "700",
+                 "--ema", "0.9", "--mixup", "0.2", "--precision", "fp32", "-o", tmp_path / "r",
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["ema"], config["mixup"], config["precision"]) == (0.9, 0.2, "fp32")
+    evaluated = run("evaluate", doc["best_weights"], "--data", small_cache, "--split", "val",
+                    "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert evaluated.json()["accuracy"] == pytest.approx(doc["best"]["val_acc"], abs=1e-9)
+
+
+def test_bf16_and_fp32_both_learn(small_cache, tmp_path):
+    accs = {}
+    for precision in ("fp32", "bf16"):
+        result = run("train", "--data", small_cache, *QUICK, "--epochs", "2", "--subset", "1400",
+                     "--precision", precision, "-o", tmp_path / precision, "--json")
+        assert result.exit_code == 0, result.stderr
+        accs[precision] = result.json()["best"]["val_acc"]
+    assert min(accs.values()) > 0.2
+    assert abs(accs["fp32"] - accs["bf16"]) < 0.08

@@ -20,6 +20,8 @@ from emocli.video.pipeline import AnnotateOptions, FaceRow
 from emocli.video.smoothing import SmoothingConfig
 from emocli.video.tracker import TrackerConfig
 
+_OPTS = AnnotateOptions()  # the defaults live in the library; the options show them
+
 MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the bundled networks "
               f"averaged); default: {DEFAULT_MODEL}.")
 
@@ -70,33 +72,37 @@ def annotate(
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     detector: Annotated[str, typer.Option(
         help=f"Face detector: auto (the best installed: yunet, mtcnn, then haar), "
-             f"{', '.join(list_detectors())}.")] = "auto",
+             f"{', '.join(list_detectors())}.")] = _OPTS.detector,
     detector_model: Annotated[Optional[Path], typer.Option(
         help="Model file for the detector (a YuNet .onnx for OpenCV, or a Haar .xml).")] = None,
     min_face: Annotated[int, typer.Option(
         help="Smallest face to find, in pixels of the input (sets the detection "
-             "resolution).")] = 16,
+             "resolution).")] = _OPTS.min_face,
     detect_every: Annotated[int, typer.Option(
         help="Full-frame detection (finds new faces) on every Nth frame, and at once when a "
-             "face is lost.")] = 10,
+             "face is lost.")] = _OPTS.detect_every,
     refine: Annotated[bool, typer.Option(
-        help="Between full detections, re-detect each face in a small region around it.")] = True,
+        help="Between full detections, re-detect each face in a small region around it.")] = (
+            _OPTS.refine),
     classify_every: Annotated[int, typer.Option(
-        help="Classify each face on every Nth frame; smoothing bridges the others.")] = 2,
+        help="Classify each face on every Nth frame; smoothing bridges the others.")] = (
+            _OPTS.classify_every),
     margin: Annotated[float, typer.Option(
-        help="Extra border around each face box before classifying, as a share.")] = 0.1,
+        help="Extra border around each face box before classifying, as a share.")] = _OPTS.margin,
     level: Annotated[bool, typer.Option(
-        help="Turn tilted heads upright (eye landmarks) before classifying.")] = True,
+        help="Turn tilted heads upright (eye landmarks) before classifying.")] = _OPTS.level,
     min_hits: Annotated[int, typer.Option(
-        help="Detections a new face needs before it is drawn (removes one-off ghosts).")] = 3,
+        help="Detections a new face needs before it is drawn (removes one-off ghosts).")] = (
+            _OPTS.tracker.min_hits),
     max_coast: Annotated[int, typer.Option(
         help="Frames a lost face is waited for; it is drawn through the gap only if it comes "
-             "back.")] = 12,
+             "back.")] = _OPTS.tracker.max_coast,
     smooth_time: Annotated[float, typer.Option(
-        help="Time constant, in seconds, of each face's probability average (0: none).")] = 0.3,
+        help="Time constant, in seconds, of each face's probability average (0: none).")] = (
+            _OPTS.smoothing.tau),
     hysteresis: Annotated[float, typer.Option(
         help="Lead in averaged probability another emotion needs to change a face's "
-             "label.")] = 0.1,
+             "label.")] = _OPTS.smoothing.margin,
     csv: Annotated[Optional[Path], typer.Option(
         help="Write one row per face per frame: box, shown label, the 7 smoothed probabilities "
              "and the classifier's raw ones (raw_*, in frames where it ran).")] = None,

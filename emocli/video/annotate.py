@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,19 +92,30 @@ def annotate_video(src: Path, dst: Path, model, opts: AnnotateOptions, on_frame=
 
 def _annotate_frames(reader: media.VideoReader, annotator: Annotator, path: Path,
                      on_frame=None) -> list[FaceRow]:
+    """Track in this thread, label (classify, smooth, draw) in another, encode in a third:
+    the detector and torch release the GIL, so the stages overlap on separate cores."""
     rows: list[FaceRow] = []
     writer = media.VideoWriter(path, reader.info)
-    try:
-        def emit(frames) -> None:
-            for done in frames:
-                rows.extend(done.faces)
-                writer.write(done.image)
+    pending: deque[Future] = deque()
 
-        for count, frame in enumerate(reader, 1):
-            emit(annotator.push(frame))
-            if on_frame:
-                on_frame(count, reader.info.frames)
-        emit(annotator.finish())
+    def emit(done: Future) -> None:
+        for frame in done.result():
+            rows.extend(frame.faces)
+            writer.write(frame.image)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
+            for count, frame in enumerate(reader, 1):
+                ready = annotator.track(frame)
+                if ready:
+                    pending.append(labeller.submit(annotator.label, ready))
+                while pending and (pending[0].done() or len(pending) > 2):
+                    emit(pending.popleft())
+                if on_frame:
+                    on_frame(count, reader.info.frames)
+            pending.append(labeller.submit(annotator.label, annotator.release()))
+            while pending:
+                emit(pending.popleft())
     finally:
         writer.close()
     return rows

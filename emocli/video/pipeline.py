@@ -37,7 +37,7 @@ class AnnotateOptions:
     detect_every: int = 15  # full pass every Nth frame (and at once when a known face is lost)
     refine: bool = True  # in between, re-detect each known face in a small region around it
     region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
-    classify_every: int = 2  # classify each face on every Nth frame; smoothing bridges the rest
+    classify_every: int = 3  # classify each face on every Nth frame; smoothing bridges the rest
     batch: int = 32  # frames whose faces are classified together
     margin: float = 0.1
     level: bool = True  # turn tilted heads upright (eye landmarks) before classifying
@@ -269,6 +269,16 @@ class Annotator:
     # -- the public side ---------------------------------------------------------------------
     def push(self, frame: np.ndarray) -> list[AnnotatedFrame]:
         """Take the next frame (BGR uint8); return the frames that are now final."""
+        return self.label(self.track(frame))
+
+    def finish(self) -> list[AnnotatedFrame]:
+        """The frames still held back, final now."""
+        return self.label(self.release())
+
+    # `push` in two halves, for callers that label in another thread than they track in (in
+    # order: each `label` call after the previous one)
+    def track(self, frame: np.ndarray) -> list[_Held]:
+        """Detect and track in the next frame; return the held-back frames now ready to label."""
         index = self._count
         states = self._observe(frame)
         self._count += 1
@@ -276,14 +286,18 @@ class Annotator:
         self._held.append(_Held(index, index / self.fps, frame, states))
         if len(self._held) < self.delay + self.opts.batch:
             return []
-        return self._finalize([self._held.popleft() for _ in range(self.opts.batch)])
+        return [self._held.popleft() for _ in range(self.opts.batch)]
 
-    def finish(self) -> list[AnnotatedFrame]:
-        """The frames still held back, final now."""
+    def release(self) -> list[_Held]:
+        """After the last frame: all held-back frames, ready to label."""
         self._search_tail()
         frames = list(self._held)
         self._held.clear()
-        return self._finalize(frames)
+        return frames
+
+    def label(self, frames: list[_Held]) -> list[AnnotatedFrame]:
+        """Classify, smooth and draw frames from `track` or `release`."""
+        return self._finalize(frames) if frames else []
 
     @property
     def frames_seen(self) -> int:
