@@ -67,9 +67,11 @@ def test_csv_rows(clip_run):
     classified = raw.notna().all(axis=1)
     assert 115 / 4 < classified.sum() < 115 / 2  # every 3rd frame by default
     assert np.allclose(raw[classified].sum(axis=1), 1, atol=1e-3)
-    # the shown label is the smoothed one: the smoothed leader, or held by hysteresis
-    leader = rows[list(EMOTIONS)].idxmax(axis=1)
-    assert (leader == rows["label"]).mean() > 0.9
+    # the shown label is the smoothed leader, or one held by hysteresis: within 0.1 of it
+    smoothed = rows[list(EMOTIONS)].to_numpy()
+    shown = smoothed[np.arange(len(rows)), [EMOTIONS.index(x) for x in rows["label"]]]
+    assert (shown >= smoothed.max(axis=1) - 0.1 - 1e-3).all()
+    assert np.allclose(shown, rows["confidence"], atol=1e-4)
     assert np.allclose(rows["time_s"], rows["frame"] / 24.7017, atol=1e-3)
     assert ((rows["w"] > 60) & (rows["w"] < 250)).all()  # a face, not the frame
     assert cv2.imread(str(out / "timeline.png")) is not None
