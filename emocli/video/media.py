@@ -117,15 +117,21 @@ class VideoReader:
         self.cap.release()
 
 
+def frames_in(budget: int, info: VideoInfo) -> int:
+    """How many frames of this size fit in `budget` bytes (8 to 64): a queue that absorbs a
+    batch of labelled frames at once, without holding gigabytes of 4K video."""
+    return max(8, min(64, budget // max(1, info.width * info.height * 3)))
+
+
 class VideoWriter:
     """Frames encoded in a thread, in order, so that encoding overlaps the per-frame work."""
 
-    def __init__(self, path: Path, info: VideoInfo, behind: int = 8):
+    def __init__(self, path: Path, info: VideoInfo, behind: int | None = None):
         fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(path.suffix.lower(), "mp4v"))
         self.writer = cv2.VideoWriter(str(path), fourcc, info.fps, (info.width, info.height))
         if not self.writer.isOpened():
             raise EmocliError(f"{path}: cannot write a video with this extension")
-        self._queue: queue.Queue = queue.Queue(maxsize=behind)
+        self._queue: queue.Queue = queue.Queue(maxsize=behind or frames_in(64 << 20, info))
         self._thread = threading.Thread(target=self._encode, daemon=True)
         self._thread.start()
 
