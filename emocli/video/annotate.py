@@ -59,9 +59,10 @@ def check_paths(src: Path, dst: Path) -> None:
         raise EmocliError(f"{dst}: the output location is not writable") from None
 
 
-def annotate_image(src: Path, dst: Path, model, opts: AnnotateOptions,
+def annotate_image(src: Path, dst: Path, model=None, opts: AnnotateOptions | None = None,
                    detector: Detector | None = None) -> AnnotateResult:
     tic = time.perf_counter()
+    opts = opts or AnnotateOptions()
     detector = detector or create_detector(opts.detector, opts.detector_model)
     done = annotate_frame(media.read_image(src), model, opts, detector)
     media.write_image(dst, done.image)
@@ -69,10 +70,12 @@ def annotate_image(src: Path, dst: Path, model, opts: AnnotateOptions,
                           time.perf_counter() - tic)
 
 
-def annotate_video(src: Path, dst: Path, model, opts: AnnotateOptions, on_frame=None,
-                   detector: Detector | None = None) -> AnnotateResult:
-    """Write every input frame, labelled, at the input's size and frame rate."""
+def annotate_video(src: Path, dst: Path, model=None, opts: AnnotateOptions | None = None,
+                   on_frame=None, detector: Detector | None = None) -> AnnotateResult:
+    """Write every input frame, labelled, at the input's size and frame rate. `model`: a loaded
+    model, a bundled model's name or a model file (None: the default)."""
     tic = time.perf_counter()
+    opts = opts or AnnotateOptions()
     reader = media.VideoReader(src)
     threads = cv2.getNumThreads(), torch.get_num_threads()
     # Decoding, tracking, labelling and encoding each have a thread; pools inside OpenCV and

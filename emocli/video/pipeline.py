@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from emocli.data.labels import EMOTIONS
+from emocli.engine.predict import load_model
 from emocli.errors import EmocliError
 from emocli.models.precision import autocast, autocast_dtype
 from emocli.video.boxes import Detections, overlaps
@@ -112,11 +113,15 @@ class _Held:
 
 class Annotator:
     """Frame-by-frame annotation with tracking: `push` frames in order, get back the frames that
-    are final (a few frames later), then `finish` for the rest."""
+    are final (a few frames later), then `finish` for the rest.
+
+    `model`: a loaded model, a bundled model's name or a model file (None: the default)."""
 
     def __init__(self, model, opts: AnnotateOptions | None = None, fps: float = 25.0,
                  detector: Detector | None = None):
         opts = (opts or AnnotateOptions()).validate()
+        if model is None or isinstance(model, (str, Path)):  # a bundled name or a model file
+            model = load_model(model)
         model.check_classes()
         self.model, self.opts, self.fps = model, opts, fps
         self.detector = detector or create_detector(opts.detector, opts.detector_model)
