@@ -3,7 +3,6 @@ of faces in every frame, one track per face, steady labels that still follow a r
 
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, run
 
 from emocli import __version__
@@ -82,3 +84,19 @@ def test_a_reader_that_goes_away_ends_the_run_quietly():
     assert done.returncode == 1
     assert done.stdout == "first line\n"
     assert done.stderr == ""
+
+
+HEAVY = {"torch", "cv2", "sklearn", "pandas", "matplotlib"}
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["annotate", "--help"],
+                                  ["train", "--help"], ["evaluate", "--help"],
+                                  ["sweep", "--help"], ["data", "info", "--help"]],
+                         ids=" ".join)
+def test_help_and_version_load_no_heavy_library(args):
+    code = ("import sys; from typer.testing import CliRunner; from emocli.cli import app; "
+            f"result = CliRunner().invoke(app, {args!r}); assert result.exit_code == 0; "
+            f"print(sorted(set({sorted(HEAVY)!r}) & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,6 +1,5 @@
 """`emocli data`: every FER2013 layout, the cache, and every bad input."""
 
-import io
 import zipfile
 
 import cv2

@@ -1,7 +1,6 @@
 """`emocli train` on real images: run directory, repeatability, resume after kill -9, errors."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import pandas as pd
 import typer
 
 from emocli.cli.output import note, out, print_json, warn
-from emocli.cli.progress import make_progress
-from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, Model, load_model
 from emocli.errors import EmocliError
-from emocli.fileio import write_csv
-from emocli.video import media
-from emocli.video.annotate import AnnotateResult, annotate_image, annotate_video, check_paths
-from emocli.video.detectors import Detector, create_detector, list_detectors
-from emocli.video.pipeline import AnnotateOptions, FaceRow
-from emocli.video.smoothing import SmoothingConfig
-from emocli.video.tracker import TrackerConfig
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL
+from emocli.video.options import DETECTORS, AnnotateOptions, SmoothingConfig, TrackerConfig
+
+if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a command runs
+    from emocli.engine.predict import Model
+    from emocli.video.annotate import AnnotateResult
+    from emocli.video.detectors import Detector
 
 _OPTS = AnnotateOptions()  # the defaults live in the library; the options show them
 
@@ -28,6 +25,10 @@ MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the b
 
 def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions,
              detector: Detector) -> AnnotateResult:
+    from emocli.cli.progress import make_progress
+    from emocli.video import media
+    from emocli.video.annotate import annotate_image, annotate_video
+
     if media.is_image(src):
         return annotate_image(src, dst, predictor, opts, detector)
     progress = make_progress("status")
@@ -43,6 +44,8 @@ def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions,
 
 
 def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    from emocli.video import media
+
     if not src.is_dir():
         if media.is_image(src) and not media.is_image(dst):
             raise EmocliError(f"{dst}: an image input needs an image output (.jpg, .png, ...)")
@@ -57,6 +60,11 @@ def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 
 def _write_csv(results: list[AnnotateResult], path: Path) -> None:
+    import pandas as pd
+
+    from emocli.fileio import write_csv
+    from emocli.video.pipeline import FaceRow
+
     records = [{"input": str(r.input), **row.record()} for r in results for row in r.rows]
     frame = pd.DataFrame.from_records(records, columns=["input", *FaceRow.COLUMNS])
     if len(results) == 1:
@@ -72,7 +80,7 @@ def annotate(
     model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
     detector: Annotated[str, typer.Option(
         help=f"Face detector: auto (the best installed: yunet, mtcnn, then haar), "
-             f"{', '.join(list_detectors())}.")] = _OPTS.detector,
+             f"{', '.join(DETECTORS[1:])}.")] = _OPTS.detector,
     detector_model: Annotated[Optional[Path], typer.Option(
         help="Model file for the detector (a YuNet .onnx for OpenCV, or a Haar .xml).")] = None,
     min_face: Annotated[int, typer.Option(
@@ -113,6 +121,10 @@ def annotate(
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
     """Find the faces in every frame, label each with its emotion, write the result."""
+    from emocli.engine.predict import load_model
+    from emocli.video.annotate import check_paths
+    from emocli.video.detectors import create_detector
+
     check_paths(source, output)
     opts = AnnotateOptions(detector, detector_model, min_face, detect_every, refine,
                            classify_every, margin=margin, level=level,

@@ -11,7 +11,6 @@ from rich.table import Table
 from emocli.cli.errors import ErrorMappingGroup
 from emocli.cli.output import note, out, print_json, warn
 from emocli.data.labels import EMOTIONS
-from emocli.data.store import import_dataset, load_dataset
 
 app = typer.Typer(cls=ErrorMappingGroup, no_args_is_help=True,
                   help="Import FER2013 in any common layout and inspect it.")
@@ -40,6 +39,8 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Read a FER2013 source, cache it compactly and make it the default dataset."""
+    from emocli.data.store import import_dataset
+
     data, path = import_dataset(source, val_fraction, seed)
     _report_conversions(data.report)
     if as_json:
@@ -77,6 +78,8 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Show images per class per split, the shares and the imbalance ratio."""
+    from emocli.data.store import load_dataset
+
     data = load_dataset(source, val_fraction)
     _report_conversions(data.report)
     if plot is not None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from emocli.cli.output import note, out, print_json
 from emocli.data.labels import EMOTIONS
-from emocli.data.store import load_dataset
-from emocli.engine.evaluate import Evaluation, default_split, ensemble, evaluate
-from emocli.engine.predict import BUNDLED, DEFAULT_MODEL, load_model
 from emocli.errors import EmocliError
-from emocli.fileio import write_csv
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA
+
+if TYPE_CHECKING:  # torch and scikit-learn load only when a command runs
+    from emocli.engine.evaluate import Evaluation
 
 DATA_HELP = "Dataset: a FER2013 source or cache; default: the imported one."
 
@@ -60,7 +60,7 @@ def evaluate_command(
     split: Annotated[Optional[str], typer.Option(
         help="test, val or train; default: test if the data has it, else val.")] = None,
     tta: Annotated[str, typer.Option(
-        help="Test-time augmentation: none, flip (with the mirror) or tencrop.")] = "none",
+        help=f"Test-time augmentation: {', '.join(TTA)} (flip: with the mirror).")] = "none",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the confusion matrix (row-normalized, with counts) as a PNG.")] = None,
@@ -71,6 +71,11 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Print the per-class report (sklearn) and the confusion matrix of a model."""
+    from emocli.data.store import load_dataset
+    from emocli.engine.evaluate import default_split, ensemble, evaluate
+    from emocli.engine.predict import load_model
+    from emocli.fileio import write_csv
+
     predictors = [load_model(m) for m in (models or [None])]
     dataset = load_dataset(data)
     split = split or default_split(dataset)

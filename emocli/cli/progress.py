@@ -12,7 +12,6 @@ from rich.progress import (
 )
 
 from emocli.cli.output import err
-from emocli.engine.train import Reporter, TrainConfig
 
 
 def make_progress(*fields: str) -> Progress:
@@ -22,14 +21,14 @@ def make_progress(*fields: str) -> Progress:
                     console=err, disable=not err.is_terminal, transient=False)
 
 
-class RichReporter(Reporter):
-    """An epoch bar and a batch bar with live loss, accuracy and images/s."""
+class RichReporter:
+    """An epoch bar and a batch bar with live loss, accuracy and images/s (a training Reporter)."""
 
     def __init__(self, label: str = "train"):
         self.label = label
         self.progress = make_progress("status")
 
-    def start(self, cfg: TrainConfig, start_epoch: int, steps_per_epoch: int) -> None:
+    def start(self, cfg, start_epoch: int, steps_per_epoch: int) -> None:
         self.progress.start()
         self.epochs = self.progress.add_task(f"{self.label} epochs", total=cfg.epochs,
                                              completed=start_epoch, status="")

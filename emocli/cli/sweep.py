@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from emocli.cli.output import note, out, print_json
-from emocli.cli.progress import make_progress
-from emocli.data.store import dataset_path, load_dataset
-from emocli.engine import sweep as sw
-from emocli.engine.train import TrainConfig
 from emocli.errors import EmocliError
-from emocli.fileio import write_csv
+
+if TYPE_CHECKING:  # torch loads only when a command runs
+    from emocli.engine import sweep as sw
 
 
 def _floats(spec: str, name: str) -> list[float]:
@@ -81,6 +79,12 @@ def sweep(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Train a grid of configurations; resumable (sweep.db), with early stops and a table."""
+    from emocli.cli.progress import make_progress
+    from emocli.data.store import dataset_path, load_dataset
+    from emocli.engine import sweep as sw
+    from emocli.engine.train import TrainConfig
+    from emocli.fileio import write_csv
+
     if jobs < 1 or patience < 1:
         raise EmocliError("--jobs and --patience must be at least 1")
     base = TrainConfig(optim="sgd", schedule=schedule, batch_size=batch_size, seed=seed,
@@ -115,6 +119,8 @@ def sweep(
 
 
 def _announce(plan: sw.SweepPlan, dataset, sweep_dir: Path) -> None:
+    from emocli.engine import sweep as sw
+
     head = f"{len(plan.trials)} trials, {plan.skipped} already done"
     if not plan.jobs:
         note(f"{head}: nothing to run")

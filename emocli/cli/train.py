@@ -8,12 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from emocli import models, optim
 from emocli.cli.output import out, print_json
-from emocli.cli.progress import RichReporter
-from emocli.data.store import load_dataset
-from emocli.engine.runs import next_run_dir
-from emocli.engine.train import TrainConfig, Trainer, load_run_config
 from emocli.errors import EmocliError, Interrupted
 
 DATA_HELP = "Dataset: a FER2013 source (CSV, .zip, folder) or an emocli cache; default: the imported one."
@@ -30,6 +25,8 @@ def parse_arch_args(pairs: list[str]) -> dict[str, str]:
 
 
 def registry_document() -> dict:
+    from emocli import models, optim
+
     return {"architectures": models.describe(), **optim.describe()}
 
 
@@ -107,6 +104,11 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a network; writes config.json, metrics.csv and weights/{best,last}.pt."""
+    from emocli.cli.progress import RichReporter
+    from emocli.data.store import load_dataset
+    from emocli.engine.runs import next_run_dir
+    from emocli.engine.train import TrainConfig, Trainer, load_run_config
+
     if list_registry:
         show_registry(as_json)
         return

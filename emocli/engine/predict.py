@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,7 @@ from torchvision.transforms.v2 import functional as TF
 from emocli.data.labels import EMOTIONS
 from emocli.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from emocli.errors import EmocliError
-
-TTA = ("none", "flip", "tencrop")
-
-# Names a user can give instead of a file: the shipped networks, alone or averaged.
-BUNDLED = {"default": ("default.pt",), "ensemble": ("default.pt", "second.pt")}
-DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
-
-
-def bundled_model_path(file: str = "default.pt") -> Path:
-    return Path(str(files("emocli") / "assets" / file))
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA, bundled_model_path
 
 
 def load_model(spec: str | Path | None = None) -> Predictor | Ensemble:

@@ -1,14 +1,20 @@
-"""Architectures, registered by name; importing this package registers the built-ins."""
+"""Architectures, registered by name; the built-ins register on first use of the registry.
 
-from emocli.models import cnn, resnet, vgg, xception  # noqa: F401 - registration side effects
-from emocli.models.registry import (
-    create_model,
-    describe,
-    get_spec,
-    list_models,
-    register_model,
-    resolve_args,
-)
+Lazy, so that light modules of this package (`bundled`, `precision`) load without torch."""
 
-__all__ = ["create_model", "describe", "get_spec", "list_models", "register_model",
-           "resolve_args"]
+from importlib import import_module
+
+_REGISTRY = ("create_model", "describe", "get_spec", "list_models", "register_model",
+             "resolve_args")
+_BUILTINS = ("cnn", "resnet", "vgg", "xception")
+__all__ = list(_REGISTRY)
+
+
+def __getattr__(name: str):
+    if name in _REGISTRY:
+        for module in _BUILTINS:  # registration side effects
+            import_module(f"emocli.models.{module}")
+        value = getattr(import_module("emocli.models.registry"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'emocli.models' has no attribute {name!r}")

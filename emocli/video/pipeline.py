@@ -9,7 +9,7 @@ only if it comes back. Faces are classified in batches across frames.
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,46 +17,17 @@ import torch
 
 from emocli.data.labels import EMOTIONS
 from emocli.engine.predict import load_model
-from emocli.errors import EmocliError
 from emocli.models.precision import autocast, autocast_dtype
 from emocli.video.boxes import Detections, overlaps
 from emocli.video.crops import face_crops
 from emocli.video.detectors import Detector, create_detector, resized, working_scale
 from emocli.video.draw import draw
-from emocli.video.smoothing import LabelSmoother, SmoothingConfig, flips_per_second
-from emocli.video.tracker import Tracker, TrackerConfig
+from emocli.video.options import AnnotateOptions, SmoothingConfig, TrackerConfig
+from emocli.video.smoothing import LabelSmoother, flips_per_second
+from emocli.video.tracker import Tracker
 
 REGION_CONTEXT = 0.6  # a region pass searches this share of the face's side around it
 REGION_FACE = 2.5  # ... at a scale where the face is this many times the detector's min_size
-
-
-@dataclass
-class AnnotateOptions:
-    detector: str = "auto"
-    detector_model: Path | None = None
-    min_face: int = 16  # smallest face to find, in pixels of the input
-    detect_every: int = 15  # full pass every Nth frame (and at once when a known face is lost)
-    refine: bool = True  # in between, re-detect each known face in a small region around it
-    region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
-    classify_every: int = 3  # classify each face on every Nth frame; smoothing bridges the rest
-    batch: int = 32  # frames whose faces are classified together
-    margin: float = 0.1
-    level: bool = True  # turn tilted heads upright (eye landmarks) before classifying
-    precision: str = "auto"  # the classifier's: bf16 where the CPU has it (1.75x, same accuracy)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
-    audio: bool = True
-
-    def validate(self) -> AnnotateOptions:
-        if min(self.detect_every, self.region_every, self.classify_every, self.batch,
-               self.min_face, self.tracker.min_hits) < 1:
-            raise EmocliError("--detect-every, --classify-every, --min-face and --min-hits must "
-                              "be at least 1")
-        if self.margin < 0 or self.tracker.max_coast < 0 or self.smoothing.tau < 0 \
-                or self.smoothing.margin < 0:
-            raise EmocliError("--margin, --max-coast, --smoothing and --hysteresis must be at "
-                              "least 0")
-        return self
 
 
 @dataclass

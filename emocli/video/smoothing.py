@@ -7,15 +7,10 @@ shown label changes only when another emotion leads the current one by `margin` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SmoothingConfig:
-    tau: float = 0.3  # seconds: the time constant of the exponential average (0: none)
-    margin: float = 0.1  # lead (in probability) another emotion needs to take the label over
+from emocli.video.options import SmoothingConfig
 
 
 class LabelSmoother:

@@ -16,16 +16,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from emocli.video.boxes import NESTED, Detections, overlaps
-
-
-@dataclass
-class TrackerConfig:
-    min_hits: int = 3  # detections before a new face counts (removes one-frame ghosts)
-    max_coast: int = 12  # frames a lost face is kept after its last detection
-    iou: float = 0.3  # overlap between a track's predicted box and a detection to continue it
-    merge_iou: float = 0.5  # two tracks overlapping this much in one frame are one face
-    box_smoothing: float = 0.4  # weight of the prediction against the new detection
-    velocity_smoothing: float = 0.7  # weight of the past in the per-frame velocity
+from emocli.video.options import TrackerConfig
 
 
 @dataclass

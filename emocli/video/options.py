@@ -1,0 +1,56 @@
+"""Options of `annotate` and the video pipeline, with their defaults: the one place they live
+(the command line reads them from here, without loading torch or OpenCV)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emocli.errors import EmocliError
+
+DETECTORS = ("auto", "yunet", "mtcnn", "haar")  # the registered detectors; `auto` picks one
+
+
+@dataclass
+class TrackerConfig:
+    min_hits: int = 3  # detections before a new face counts (removes one-frame ghosts)
+    max_coast: int = 12  # frames a lost face is kept after its last detection
+    iou: float = 0.3  # overlap between a track's predicted box and a detection to continue it
+    merge_iou: float = 0.5  # two tracks overlapping this much in one frame are one face
+    box_smoothing: float = 0.4  # weight of the prediction against the new detection
+    velocity_smoothing: float = 0.7  # weight of the past in the per-frame velocity
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    tau: float = 0.3  # seconds: the time constant of the exponential average (0: none)
+    margin: float = 0.1  # lead (in probability) another emotion needs to take the label over
+
+
+@dataclass
+class AnnotateOptions:
+    detector: str = "auto"
+    detector_model: Path | None = None
+    min_face: int = 16  # smallest face to find, in pixels of the input
+    detect_every: int = 15  # full pass every Nth frame (and at once when a known face is lost)
+    refine: bool = True  # in between, re-detect each known face in a small region around it
+    region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
+    classify_every: int = 3  # classify each face on every Nth frame; smoothing bridges the rest
+    batch: int = 32  # frames whose faces are classified together
+    margin: float = 0.1
+    level: bool = True  # turn tilted heads upright (eye landmarks) before classifying
+    precision: str = "auto"  # the classifier's: bf16 where the CPU has it (1.75x, same accuracy)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    audio: bool = True
+
+    def validate(self) -> AnnotateOptions:
+        if min(self.detect_every, self.region_every, self.classify_every, self.batch,
+               self.min_face, self.tracker.min_hits) < 1:
+            raise EmocliError("--detect-every, --classify-every, --min-face and --min-hits must "
+                              "be at least 1")
+        if self.margin < 0 or self.tracker.max_coast < 0 or self.smoothing.tau < 0 \
+                or self.smoothing.margin < 0:
+            raise EmocliError("--margin, --max-coast, --smoothing and --hysteresis must be at "
+                              "least 0")
+        return self
