@@ -1,5 +1,6 @@
 """The CLI conventions: version, help, exit codes, JSON purity, completions."""
 
+import os
 import subprocess
 import sys
 
@@ -100,3 +101,24 @@ def test_help_and_version_load_no_heavy_library(args):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("words,expected", [
+    ("emocli train --arch ", {"cnn", "mini_xception", "resnet", "vgg"}),
+    ("emocli train --optim n", {"nesterov"}),
+    ("emocli train --schedule c", {"constant", "cosine"}),
+    ("emocli annotate in.mp4 --detector ", {"auto", "yunet", "mtcnn", "haar"}),
+    ("emocli annotate in.mp4 --model ", {"default", "ensemble"}),
+    ("emocli evaluate --tta ", {"none", "flip", "tencrop"}),
+])
+def test_completion_offers_values_without_heavy_libraries(words, expected):
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    code = ("import sys, emocli.cli as c\n"
+            "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+            f"print('LOADED', sorted(set({sorted(HEAVY)!r}) & set(sys.modules)))")
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword),
+           "_EMOCLI_COMPLETE": "complete_bash"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "LOADED []"
+    assert set(lines[:-1]) == expected

@@ -104,3 +104,26 @@ def test_list_tables():
     result = run("train", "--list")
     assert result.exit_code == 0
     assert "Architectures" in result.stdout and "mini_xception" in result.stdout
+
+
+def test_plain_name_lists_match_the_registries():
+    """Completion and help read these lists without torch; they must not drift."""
+    from emocli.engine.predict import TTA as PREDICT_TTA
+    from emocli.models import list_models
+    from emocli.models.bundled import TTA
+    from emocli.models.names import (
+        ARCHITECTURES,
+        OPTIMIZERS,
+        SCHEDULES,
+        architecture_names,
+    )
+    from emocli.optim import list_optimizers, list_schedules
+    from emocli.video.detectors import list_detectors
+    from emocli.video.options import DETECTORS
+
+    assert set(list_models()) == set(architecture_names())  # built-ins and plugins
+    assert set(ARCHITECTURES) <= set(list_models())
+    assert sorted(OPTIMIZERS) == sorted(list_optimizers())
+    assert sorted(SCHEDULES) == sorted(list_schedules())
+    assert list(DETECTORS) == ["auto", *list_detectors()]
+    assert TTA is PREDICT_TTA

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from emocli.cli import complete
 from emocli.cli.output import note, out, print_json, warn
 from emocli.errors import EmocliError
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL
@@ -77,10 +78,12 @@ def annotate(
         help="A video (mp4, avi, mov, mkv, webm, ...), an image, or a folder of them.")],
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The labelled video or image (a folder for a folder input).")],
-    model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help=MODEL_HELP, autocompletion=complete.bundled_models)] = None,
     detector: Annotated[str, typer.Option(
         help=f"Face detector: auto (the best installed: yunet, mtcnn, then haar), "
-             f"{', '.join(DETECTORS[1:])}.")] = _OPTS.detector,
+             f"{', '.join(DETECTORS[1:])}.", autocompletion=complete.detectors)] = (
+            _OPTS.detector),
     detector_model: Annotated[Optional[Path], typer.Option(
         help="Model file for the detector (a YuNet .onnx for OpenCV, or a Haar .xml).")] = None,
     min_face: Annotated[int, typer.Option(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
 from emocli.data.labels import EMOTIONS
 from emocli.errors import EmocliError
@@ -60,7 +61,8 @@ def evaluate_command(
     split: Annotated[Optional[str], typer.Option(
         help="test, val or train; default: test if the data has it, else val.")] = None,
     tta: Annotated[str, typer.Option(
-        help=f"Test-time augmentation: {', '.join(TTA)} (flip: with the mirror).")] = "none",
+        help=f"Test-time augmentation: {', '.join(TTA)} (flip: with the mirror).",
+        autocompletion=complete.tta_modes)] = "none",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the confusion matrix (row-normalized, with counts) as a PNG.")] = None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
 from emocli.errors import EmocliError
 
@@ -53,7 +54,8 @@ def sweep(
     data: Annotated[Optional[str], typer.Option(
         help="Dataset: a FER2013 source or cache; default: the imported one.")] = None,
     arch: Annotated[Optional[list[str]], typer.Option(
-        help="Architecture(s) to sweep (repeatable); default: cnn.")] = None,
+        help="Architecture(s) to sweep (repeatable); default: cnn.",
+        autocompletion=complete.architectures)] = None,
     layers: Annotated[str, typer.Option(
         help="cnn shapes as CONVxFC, comma-separated.")] = "2x2,3x2,5x2,5x5",
     optim_names: Annotated[str, typer.Option(

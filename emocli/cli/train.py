@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from emocli.cli import complete
 from emocli.cli.output import out, print_json
 from emocli.errors import EmocliError, Interrupted
 
@@ -62,16 +63,20 @@ def summary_table(result) -> Table:
 
 def train(
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
-    arch: Annotated[str, typer.Option(help="Architecture from the registry (see --list).")] = "vgg",
+    arch: Annotated[str, typer.Option(
+        help="Architecture from the registry (see --list).",
+        autocompletion=complete.architectures)] = "vgg",
     conv: Annotated[Optional[int], typer.Option(help="cnn: number of conv blocks (1-5).")] = None,
     fc: Annotated[Optional[int], typer.Option(help="cnn/vgg: number of FC layers (1-5).")] = None,
     arch_arg: Annotated[Optional[list[str]], typer.Option(
         "--arch-arg", help="Another architecture parameter, KEY=VALUE (repeatable).")] = None,
-    optim_name: Annotated[str, typer.Option("--optim", help="Optimizer (see --list).")] = "sgd",
+    optim_name: Annotated[str, typer.Option(
+        "--optim", help="Optimizer (see --list).", autocompletion=complete.optimizers)] = "sgd",
     lr: Annotated[Optional[float], typer.Option(
         help="Learning rate (peak LR for onecycle); default: the optimizer's.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
-    schedule: Annotated[str, typer.Option(help="LR schedule (see --list).")] = "onecycle",
+    schedule: Annotated[str, typer.Option(
+        help="LR schedule (see --list).", autocompletion=complete.schedules)] = "onecycle",
     epochs: Annotated[int, typer.Option(help="Number of epochs.")] = 30,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed: the same seed repeats a CPU run.")] = 0,

@@ -11,8 +11,7 @@ from importlib.metadata import entry_points
 from torch import nn
 
 from emocli.errors import EmocliError
-
-ENTRY_POINT_GROUP = "emocli.architectures"
+from emocli.models.names import ENTRY_POINT_GROUP
 
 
 @dataclass(frozen=True)
