@@ -157,7 +157,7 @@ def test_bad_inputs(tiny_model, tmp_path):
     empty = tmp_path / "zero.mp4"
     empty.write_bytes(b"")
     _fails([empty, "-o", tmp_path / "o.mp4", "--model", tiny_model], "neither a video")
-    _fails([CLIP, "-o", CLIP, "--model", tiny_model], "must not be the input")
+    _fails([CLIP, "-o", CLIP, "--model", tiny_model], "an input of the command")
     _fails([CLIP, "-o", "/proc/nope/out.mp4", "--model", tiny_model], "not writable")
     _fails([CLIP, "-o", tmp_path / "o.mp4", "--detector", "magic", "--model", tiny_model],
            "unknown detector 'magic'")

@@ -11,6 +11,7 @@ from emocli.cli import complete
 from emocli.cli.output import note, out, print_json, warn
 from emocli.errors import EmocliError
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL
+from emocli.outputs import Output, check_outputs
 from emocli.video.options import DETECTORS, AnnotateOptions, SmoothingConfig, TrackerConfig
 
 if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a command runs
@@ -48,11 +49,7 @@ def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     from emocli.video import media
 
     if not src.is_dir():
-        if media.is_image(src) and not media.is_image(dst):
-            raise EmocliError(f"{dst}: an image input needs an image output (.jpg, .png, ...)")
         return [(src, dst)]
-    if dst.exists() and not dst.is_dir():
-        raise EmocliError(f"{dst}: a folder input needs an output folder")
     files = sorted(p for p in src.iterdir()
                    if p.suffix.lower() in media.IMAGE_EXTS | media.VIDEO_EXTS)
     if not files:
@@ -125,10 +122,17 @@ def annotate(
 ) -> None:
     """Find the faces in every frame, label each with its emotion, write the result."""
     from emocli.engine.predict import load_model
-    from emocli.video.annotate import check_paths
+    from emocli.video import media
     from emocli.video.detectors import create_detector
 
-    check_paths(source, output)
+    if not source.exists():
+        raise EmocliError(f"{source}: no such file or folder")
+    main = (Output(output, "folder") if source.is_dir()
+            else Output(output, "file", tuple(sorted(media.IMAGE_EXTS))) if media.is_image(source)
+            else Output(output, "file", media.WRITABLE_VIDEO_EXTS))
+    check_outputs([source, model if model and Path(model).exists() else None, detector_model],
+                  [main, csv and Output(csv, "file", (".csv",)),
+                   plot and Output(plot, "file", (".png",))])
     opts = AnnotateOptions(detector, detector_model, min_face, detect_every, refine,
                            classify_every, margin=margin, level=level,
                            tracker=TrackerConfig(min_hits=min_hits, max_coast=max_coast),

@@ -11,6 +11,7 @@ from rich.table import Table
 from emocli.cli.errors import ErrorMappingGroup
 from emocli.cli.output import note, out, print_json, warn
 from emocli.data.labels import EMOTIONS
+from emocli.outputs import Output, check_outputs
 
 app = typer.Typer(cls=ErrorMappingGroup, no_args_is_help=True,
                   help="Import FER2013 in any common layout and inspect it.")
@@ -80,6 +81,7 @@ def info(
     """Show images per class per split, the shares and the imbalance ratio."""
     from emocli.data.store import load_dataset
 
+    check_outputs([source], [plot and Output(plot, "folder")])
     data = load_dataset(source, val_fraction)
     _report_conversions(data.report)
     if plot is not None:

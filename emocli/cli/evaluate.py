@@ -13,6 +13,7 @@ from emocli.cli.output import note, out, print_json
 from emocli.data.labels import EMOTIONS
 from emocli.errors import EmocliError
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA
+from emocli.outputs import Output, check_outputs
 
 if TYPE_CHECKING:  # torch and scikit-learn load only when a command runs
     from emocli.engine.evaluate import Evaluation
@@ -78,6 +79,8 @@ def evaluate_command(
     from emocli.engine.predict import load_model
     from emocli.fileio import write_csv
 
+    check_outputs([*(m for m in models or [] if Path(m).exists()), data],
+                  [csv and Output(csv, "file", (".csv",)), plot and Output(plot, "file", (".png",))])
     predictors = [load_model(m) for m in (models or [None])]
     dataset = load_dataset(data)
     split = split or default_split(dataset)

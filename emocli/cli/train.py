@@ -11,6 +11,7 @@ from rich.table import Table
 from emocli.cli import complete
 from emocli.cli.output import out, print_json
 from emocli.errors import EmocliError, Interrupted
+from emocli.outputs import Output, check_outputs
 
 DATA_HELP = "Dataset: a FER2013 source (CSV, .zip, folder) or an emocli cache; default: the imported one."
 
@@ -130,6 +131,7 @@ def train(
                           mixup=mixup,
                           init_from=str(init_from) if init_from else None).validate()
         run_dir = output or next_run_dir("train")
+        check_outputs([data, init_from], [Output(run_dir, "folder")])
     dataset = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     trainer = Trainer(cfg, dataset, run_dir, RichReporter())
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,7 +12,6 @@ from pathlib import Path
 import cv2
 import torch
 
-from emocli.errors import EmocliError
 from emocli.fileio import atomic_path
 from emocli.video import media
 from emocli.video.detectors import Detector, create_detector
@@ -43,20 +41,6 @@ class AnnotateResult:
                 "frames": self.frames, "fps": round(self.fps, 3),
                 **summarize(self.rows, self.frames, self.fps or 1.0),
                 "seconds": round(self.seconds, 3)}
-
-
-def check_paths(src: Path, dst: Path) -> None:
-    """Fail before any work when the input is missing or the output cannot be written."""
-    if not src.exists():
-        raise EmocliError(f"{src}: no such file or folder")
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise EmocliError(f"{dst}: the output must not be the input")
-    folder = dst if src.is_dir() else dst.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError:
-        raise EmocliError(f"{dst}: the output location is not writable") from None
 
 
 def annotate_image(src: Path, dst: Path, model=None, opts: AnnotateOptions | None = None,

@@ -24,6 +24,7 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
               ".gif"}  # an animated GIF is a video; OpenCV's FFmpeg reads it frame by frame
 _FOURCC = {".avi": "MJPG", ".webm": "VP80"}  # everything else: MPEG-4 part 2
+WRITABLE_VIDEO_EXTS = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".webm")  # OpenCV's writer
 
 
 def is_image(path: Path) -> bool:
