@@ -6,15 +6,19 @@ import json
 import os
 from pathlib import Path
 
+from emocli.errors import EmocliError
 from emocli.fileio import write_text
 
 
 def home() -> Path:
     """`$EMOCLI_HOME`, else `$XDG_CACHE_HOME/emocli`, else `~/.cache/emocli`."""
     if os.environ.get("EMOCLI_HOME"):
-        return Path(os.environ["EMOCLI_HOME"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "emocli"
+        path = Path(os.environ["EMOCLI_HOME"]).expanduser()
+    else:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emocli"
+    if path.exists() and not path.is_dir():
+        raise EmocliError(f"{path}: the emocli home (EMOCLI_HOME) is a file, not a folder")
+    return path
 
 
 def _settings_file() -> Path:

@@ -89,6 +89,8 @@ def sweep(
 
     if jobs < 1 or patience < 1:
         raise EmocliError("--jobs and --patience must be at least 1")
+    if backend not in sw.BACKENDS:  # before the sweep folder is made or anything is timed
+        raise EmocliError(f"--backend must be {' or '.join(sw.BACKENDS)}, got {backend!r}")
     base = TrainConfig(optim="sgd", schedule=schedule, batch_size=batch_size, seed=seed,
                        subset=subset, augment=augment, label_smoothing=0.0, data=data)
     trials = sw.expand_grid(base, arch or ["cnn"], sw.parse_layers(layers),

@@ -139,7 +139,10 @@ def _file_checksum(path: Path) -> str:
 
 def _decode(data: bytes) -> tuple[np.ndarray | None, bool]:
     """Decode to 48x48 gray; say whether the image had to be converted."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:  # OpenCV asserts on an empty buffer instead of returning None
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    except cv2.error:
+        image = None
     if image is None:
         return None, False
     converted = False

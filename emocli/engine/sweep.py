@@ -26,6 +26,8 @@ from emocli.optim import get_schedule
 COLUMNS = ["trial", "arch", "conv", "fc", "optimizer", "lr", "epochs", "elapsed_s", "accuracy",
            "precision", "recall", "f1", "status", "epochs_run", "run_dir"]
 
+BACKENDS = ("local", "ray")
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -214,8 +216,8 @@ def execute(sweep: SweepPlan, data: Dataset, db: ResultsDB, jobs: int = 1,
     if backend == "ray":
         _execute_ray(sweep, data_path, db, address, patience, on_done)
         return
-    if backend != "local":
-        raise EmocliError(f"--backend must be local or ray, got {backend!r}")
+    if backend not in BACKENDS:
+        raise EmocliError(f"--backend must be {' or '.join(BACKENDS)}, got {backend!r}")
     if jobs <= 1:
         for job in sweep.jobs:
             db.record(_keyed(job, run_job(job, data, patience)))
