@@ -48,3 +48,36 @@ def test_a_text_file_as_a_model(tmp_path, small_cache):
     result = run("evaluate", model, "--data", small_cache)
     assert result.exit_code == 2
     assert f"{model}: not a readable model file" in result.stderr
+
+
+def test_a_folder_run_survives_a_broken_file(tmp_path, tiny_model):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(MEDIA / "justin.jpg", folder / "justin.jpg")
+    shutil.copy(MEDIA / "no-faces.jpg", folder / "z-no-faces.jpg")
+    (folder / "broken.mp4").write_bytes(b"not a video at all")
+    (folder / "notes.txt").write_text("hello")
+    result = run("annotate", folder, "-o", tmp_path / "out", "--model", tiny_model,
+                 "--csv", tmp_path / "faces.csv", "--json")
+    assert result.exit_code == 1
+    doc = result.json()
+    assert [f["input"] for f in doc["files"]] == [str(folder / "justin.jpg"),
+                                                  str(folder / "z-no-faces.jpg")]
+    assert [s["input"] for s in doc["skipped"]] == [str(folder / "broken.mp4")]
+    assert f"{folder / 'broken.mp4'}: neither a video nor an image" in result.stderr
+    assert f"{folder / 'notes.txt'}: left out (not an image or video)" in result.stderr
+    assert f"{folder / 'sub'}: left out (a folder)" in result.stderr
+    assert "1 of 3 file(s) could not be annotated" in result.stderr.splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["justin.jpg",
+                                                                     "z-no-faces.jpg"]
+    assert (tmp_path / "faces.csv").read_text().count("justin.jpg") >= 1
+
+
+def test_resume_refuses_other_settings(tmp_path, small_cache):
+    done = run("train", "--data", small_cache, "--arch", "cnn", "--conv", "2", "--fc", "1",
+               "--epochs", "1", "--subset", "70", "-o", tmp_path / "r")
+    assert done.exit_code == 0, done.stderr
+    result = run("train", "--resume", tmp_path / "r", "--epochs", "3", "-o", tmp_path / "x")
+    assert result.exit_code == 2
+    assert "it takes no --epochs, --output" in result.stderr
+    assert not (tmp_path / "x").exists()

@@ -9,7 +9,7 @@ import typer
 
 from emocli.cli import complete
 from emocli.cli.output import note, out, print_json, warn
-from emocli.errors import EmocliError
+from emocli.errors import EmocliError, JobFailed
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL
 from emocli.outputs import Output, check_outputs
 from emocli.video.options import DETECTORS, AnnotateOptions, SmoothingConfig, TrackerConfig
@@ -50,8 +50,12 @@ def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
     if not src.is_dir():
         return [(src, dst)]
-    files = sorted(p for p in src.iterdir()
-                   if p.suffix.lower() in media.IMAGE_EXTS | media.VIDEO_EXTS)
+    files = []
+    for path in sorted(src.iterdir()):
+        if path.is_file() and path.suffix.lower() in media.IMAGE_EXTS | media.VIDEO_EXTS:
+            files.append(path)
+        else:
+            note(f"{path}: left out ({'a folder' if path.is_dir() else 'not an image or video'})")
     if not files:
         raise EmocliError(f"{src}: no images or videos in this folder")
     return [(p, dst / p.name) for p in files]
@@ -140,8 +144,16 @@ def annotate(
                            audio=not no_audio).validate()
     face_detector = create_detector(detector, detector_model)
     predictor = load_model(model)
-    results = [_run_one(src, dst, predictor, opts, face_detector)
-               for src, dst in _inputs(source, output)]
+    results, skipped = [], []
+    pairs = _inputs(source, output)
+    for src, dst in pairs:
+        try:
+            results.append(_run_one(src, dst, predictor, opts, face_detector))
+        except EmocliError as exc:
+            if not source.is_dir():
+                raise
+            warn(f"skipped: {exc}")  # a folder goes on past a file it cannot read
+            skipped.append({"input": str(src), "error": str(exc)})
     for r in results:
         if r.decode_errors:
             warn(f"{r.input}: {r.decode_errors} frame(s) could not be decoded and were skipped")
@@ -155,9 +167,17 @@ def annotate(
         from emocli.plots import timeline_plot
 
         timeline_plot([row.record() for r in results for row in r.rows], plot)
+    _report(results, skipped, as_json, source.is_dir())
+    if skipped:
+        raise JobFailed(f"{source}: {len(skipped)} of {len(pairs)} file(s) could not be "
+                        "annotated (named above)")
+
+
+def _report(results: list[AnnotateResult], skipped: list[dict], as_json: bool,
+            folder: bool) -> None:
     summaries = [r.summary() for r in results]
     if as_json:
-        print_json(summaries[0] if len(summaries) == 1 else {"files": summaries})
+        print_json({"files": summaries, "skipped": skipped} if folder else summaries[0])
         return
     for s in summaries:
         tracks = ", ".join(f"#{t['id']} {t['dominant']} ({t['frames']} frames, "

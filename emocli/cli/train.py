@@ -62,7 +62,19 @@ def summary_table(result) -> Table:
     return table
 
 
+def _only_resume(ctx: typer.Context) -> None:
+    """--resume continues a run exactly as it was configured: other settings are refused, not
+    silently ignored."""
+    given = [p.opts[0] for p in ctx.command.params  # (Typer ships its own click: compare names)
+             if p.name not in ("resume", "as_json")
+             and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
+    if given:
+        raise EmocliError(f"--resume continues the run as it was configured; it takes no "
+                          f"{', '.join(given)}")
+
+
 def train(
+    ctx: typer.Context,
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     arch: Annotated[str, typer.Option(
         help="Architecture from the registry (see --list).",
@@ -119,6 +131,7 @@ def train(
         show_registry(as_json)
         return
     if resume is not None:
+        _only_resume(ctx)
         cfg = load_run_config(resume).validate()
         run_dir = resume
     else:

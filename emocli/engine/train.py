@@ -171,6 +171,9 @@ class Trainer:
 
     def _load_initial_weights(self, path: str) -> None:
         ckpt = load_checkpoint(path)
+        if list(ckpt["classes"]) != list(EMOTIONS):
+            raise EmocliError(f"{path}: its classes {list(ckpt['classes'])} differ from "
+                              f"FER2013's {list(EMOTIONS)}")
         try:  # arguments that change no weights (dropout) may differ; shapes may not
             if ckpt["arch"] != self.cfg.arch:
                 raise RuntimeError
