@@ -1,6 +1,7 @@
 """Annotate speed on the dev clips, side by side in one run (frames/s, medians, interleaved):
 
-- decode+encode: OpenCV read + write of every frame, nothing else (the floor);
+- decode+encode: OpenCV reads every frame, and the encoder annotate uses (H.264, ultrafast,
+  through imageio-ffmpeg's ffmpeg) writes it, nothing else (the floor);
 - haar loop: the `fer` package's way: OpenCV's Haar cascade on every full frame (its settings:
   scale 1.1, 5 neighbours, faces from 50 px), each face classified on its own, drawn, written;
 - plain loop: the default detector on every frame at emocli's working resolution, all faces of
@@ -33,6 +34,7 @@ from emocli.video.annotate import annotate_video  # noqa: E402
 from emocli.video.crops import face_crops  # noqa: E402
 from emocli.video.detectors import create_detector, resized, working_scale  # noqa: E402
 from emocli.video.draw import draw  # noqa: E402
+from emocli.video.media import VideoInfo, VideoWriter  # noqa: E402
 from emocli.video.pipeline import AnnotateOptions  # noqa: E402
 
 CLIPS = [MEDIA / "test.mp4", FACES / "pyfeat_WolfgangLanger_Pexels.mp4",
@@ -40,7 +42,8 @@ CLIPS = [MEDIA / "test.mp4", FACES / "pyfeat_WolfgangLanger_Pexels.mp4",
 
 
 def copy_frames(src: Path, out: Path, per_frame=None) -> int:
-    """Read every frame, optionally work on it, and write it."""
+    """Read every frame (OpenCV), optionally work on it, and write it with the encoder that
+    annotate uses (H.264 through imageio-ffmpeg's ffmpeg)."""
     cap = cv2.VideoCapture(str(src))
     writer = None
     n = 0
@@ -49,13 +52,13 @@ def copy_frames(src: Path, out: Path, per_frame=None) -> int:
         if not ok:
             break
         if writer is None:
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"),
-                                     cap.get(cv2.CAP_PROP_FPS), frame.shape[1::-1])
+            height, width = frame.shape[:2]
+            writer = VideoWriter(out, VideoInfo(cap.get(cv2.CAP_PROP_FPS), width, height, 0))
         if per_frame:
             per_frame(frame)
         writer.write(frame)
         n += 1
-    writer.release()
+    writer.close()
     return n
 
 

@@ -168,3 +168,37 @@ def test_bad_inputs(tiny_model, tmp_path):
     _fails([CLIP, "-o", tmp_path / "o.mp4", "--detect-every", "0", "--model", tiny_model],
            "at least 1")
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mp4", "h264"), (".mkv", "h264"), (".webm", "vp9"),
+                                          (".avi", "mjpeg"), (".gif", "gif")])
+def test_every_video_container_keeps_every_frame_and_the_exact_size(tiny_model, tmp_path,
+                                                                    suffix, codec):
+    odd = tmp_path / "odd.avi"  # 317x241: odd sides, which 4:2:0 video cannot hold exactly
+    cap, frames = cv2.VideoCapture(str(CLIP)), []
+    while len(frames) < 30 and (frame := cap.read()[1]) is not None:
+        frames.append(cv2.resize(frame, (317, 241)))
+    writer = cv2.VideoWriter(str(odd), cv2.VideoWriter_fourcc(*"MJPG"), 24, (317, 241))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    for src in (CLIP, odd):
+        out = tmp_path / f"out-{src.stem}{suffix}"
+        result = run("annotate", src, "-o", out, "--model", tiny_model, "--no-audio")
+        assert result.exit_code == 0, result.stderr
+        (_, _, w, h), decoded = _video_props(out)
+        (_, _, in_w, in_h), in_decoded = _video_props(src)
+        assert (decoded, w, h) == (in_decoded, in_w, in_h)
+        probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)],
+                               capture_output=True, text=True).stderr
+        assert f"Video: {codec}" in probe
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["odd.avi", f"out-odd{suffix}", f"out-test{suffix}"])  # no temporary file left
+
+
+def test_mp4_output_is_browser_playable_h264(tiny_model, tmp_path):
+    out = tmp_path / "out.mp4"
+    assert run("annotate", CLIP, "-o", out, "--model", tiny_model).exit_code == 0
+    probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)],
+                           capture_output=True, text=True).stderr
+    assert "Video: h264" in probe and "yuv420p" in probe

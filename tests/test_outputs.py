@@ -49,7 +49,7 @@ def test_annotate_never_overwrites_its_input(files, tiny_model):
     refused(["annotate", photo, "-o", files / "o.png", "--plot", files / "o.png", "--model",
              tiny_model], "given as two different outputs", [photo])
     refused(["annotate", clip, "-o", files / "o.png", "--model", tiny_model],
-            "must end in .avi or .m4v or .mkv or .mov or .mp4 or .webm", [clip])
+            "must end in .avi or .gif or .m4v or .mkv or .mov or .mp4 or .webm", [clip])
     refused(["annotate", clip, "-o", files / "o.mp4", "--model", files / "best.pt", "--csv",
              files / "best.pt"], "an input of the command", [files / "best.pt"])
     assert not (files / "o.mp4").exists() and not (files / "o.png").exists()

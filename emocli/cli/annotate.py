@@ -157,8 +157,6 @@ def annotate(
     for r in results:
         if r.decode_errors:
             warn(f"{r.input}: {r.decode_errors} frame(s) could not be decoded and were skipped")
-        if r.audio == "lost":
-            warn(f"{r.input}: the audio track could not be copied (no usable ffmpeg)")
         if not r.rows:
             note(f"{r.input}: no faces found; the output is the input's frames unchanged")
     if csv is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +33,7 @@ class AnnotateResult:
     rows: list[FaceRow]
     seconds: float
     decode_errors: int = 0
-    audio: str = "none"  # copied | none | lost
+    audio: str = "none"  # copied | none
 
     def summary(self) -> dict:
         return {"input": str(self.input), "output": str(self.output), "detector": self.detector,
@@ -69,9 +68,11 @@ def annotate_video(src: Path, dst: Path, model=None, opts: AnnotateOptions | Non
     torch.set_num_threads(1)
     try:
         annotator = Annotator(model, opts, reader.info.fps, detector)
+        audio_from = src if opts.audio and _has_audio(src) else None
         with atomic_path(dst) as tmp_video:
-            rows = _annotate_frames(reader, annotator, tmp_video, on_frame)
-            audio = _copy_audio(src, tmp_video, opts.audio)
+            writer = media.VideoWriter(tmp_video, reader.info, audio_from)
+            rows = _annotate_frames(reader, annotator, writer, on_frame)
+        audio = writer.audio
     finally:
         cv2.setNumThreads(threads[0])
         torch.set_num_threads(threads[1])
@@ -81,12 +82,11 @@ def annotate_video(src: Path, dst: Path, model=None, opts: AnnotateOptions | Non
                           time.perf_counter() - tic, reader.decode_errors, audio)
 
 
-def _annotate_frames(reader: media.VideoReader, annotator: Annotator, path: Path,
-                     on_frame=None) -> list[FaceRow]:
+def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
+                     writer: media.VideoWriter, on_frame=None) -> list[FaceRow]:
     """Track in this thread, label (classify, smooth, draw) in another, encode in a third:
     the detector and torch release the GIL, so the stages overlap on separate cores."""
     rows: list[FaceRow] = []
-    writer = media.VideoWriter(path, reader.info)
     pending: deque[Future] = deque()
 
     def emit(done: Future) -> None:
@@ -112,20 +112,6 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator, path: Path
     return rows
 
 
-def _copy_audio(src: Path, video: Path, wanted: bool) -> str:
-    """Mux the input's audio into `video` in place; say what happened."""
-    if not wanted:
-        return "none"
+def _has_audio(src: Path) -> bool:
     ffmpeg = media.ffmpeg_exe()
-    if ffmpeg is None:
-        return "lost"
-    if not media.has_audio(ffmpeg, src):
-        return "none"
-    muxed = video.with_name(f"{video.stem}.audio{video.suffix}")
-    try:
-        if not media.mux_audio(ffmpeg, video, src, muxed):
-            return "lost"
-        os.replace(muxed, video)
-    finally:
-        muxed.unlink(missing_ok=True)
-    return "copied"
+    return ffmpeg is not None and media.has_audio(ffmpeg, src)

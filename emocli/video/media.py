@@ -23,8 +23,6 @@ from emocli.errors import EmocliError
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
               ".gif"}  # an animated GIF is a video; OpenCV's FFmpeg reads it frame by frame
-_FOURCC = {".avi": "MJPG", ".webm": "VP80"}  # everything else: MPEG-4 part 2
-WRITABLE_VIDEO_EXTS = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".webm")  # OpenCV's writer
 
 
 def is_image(path: Path) -> bool:
@@ -118,6 +116,33 @@ class VideoReader:
         self.cap.release()
 
 
+@dataclass(frozen=True)
+class Container:
+    """How ffmpeg encodes one output suffix: video codec options, pixel formats for even and odd
+    frame sizes, and the audio codec (None: the container takes no audio)."""
+
+    video: tuple[str, ...]
+    pix_even: str | None
+    pix_odd: str | None
+    audio: tuple[str, ...] | None
+
+
+_H264 = Container(("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23"),
+                  "yuv420p", "yuv444p",  # browser-playable 4:2:0 needs even sides
+                  ("-c:a", "aac"))
+CONTAINERS = {
+    ".mp4": _H264, ".m4v": _H264, ".mov": _H264,
+    ".mkv": Container(_H264.video, "yuv420p", "yuv444p", ("-c:a", "copy")),
+    ".webm": Container(("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+                        "-crf", "32", "-b:v", "0"), "yuv420p", "yuv444p", ("-c:a", "libopus")),
+    ".avi": Container(("-c:v", "mjpeg", "-q:v", "3"), "yuvj420p", "yuvj444p",
+                      ("-c:a", "pcm_s16le")),
+    ".gif": Container(("-filter_complex", "split[a][b];[a]palettegen[p];[b][p]paletteuse",
+                       "-loop", "0"), None, None, None),
+}
+WRITABLE_VIDEO_EXTS = tuple(sorted(CONTAINERS))
+
+
 def frames_in(budget: int, info: VideoInfo) -> int:
     """How many frames of this size fit in `budget` bytes (8 to 64): a queue that absorbs a
     batch of labelled frames at once, without holding gigabytes of 4K video."""
@@ -125,28 +150,61 @@ def frames_in(budget: int, info: VideoInfo) -> int:
 
 
 class VideoWriter:
-    """Frames encoded in a thread, in order, so that encoding overlaps the per-frame work."""
+    """Every frame piped to imageio-ffmpeg's ffmpeg from a thread, in order, encoded for the
+    output's suffix (H.264 in .mp4/.mov/.m4v/.mkv, VP9 in .webm, MJPEG in .avi, a palette GIF)
+    at the input's exact size and frame rate, with the audio of `audio_from` muxed in the same
+    pass where the container takes it."""
 
-    def __init__(self, path: Path, info: VideoInfo, behind: int | None = None):
-        fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(path.suffix.lower(), "mp4v"))
-        self.writer = cv2.VideoWriter(str(path), fourcc, info.fps, (info.width, info.height))
-        if not self.writer.isOpened():
-            raise EmocliError(f"{path}: cannot write a video with this extension")
+    def __init__(self, path: Path, info: VideoInfo, audio_from: Path | None = None,
+                 behind: int | None = None):
+        container = CONTAINERS.get(path.suffix.lower())
+        ffmpeg = ffmpeg_exe()
+        if container is None or ffmpeg is None:
+            raise EmocliError(f"{path}: cannot write a video with this extension (use "
+                              f"{', '.join(WRITABLE_VIDEO_EXTS)})" if ffmpeg else
+                              "no ffmpeg found to write videos (pip install imageio-ffmpeg)")
+        odd = info.width % 2 or info.height % 2
+        pix = container.pix_odd if odd else container.pix_even
+        audio = audio_from is not None and container.audio is not None
+        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}",
+               "-framerate", repr(info.fps), "-i", "-",
+               *(["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a?", *container.audio]
+                 if audio else []),
+               *container.video, *(["-pix_fmt", pix] if pix else []),
+               "-fps_mode", "passthrough", str(path)]
+        self.path = path
+        self.audio = "copied" if audio else "none"
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
         self._queue: queue.Queue = queue.Queue(maxsize=behind or frames_in(64 << 20, info))
+        self._failed: str | None = None
         self._thread = threading.Thread(target=self._encode, daemon=True)
         self._thread.start()
 
     def _encode(self) -> None:
         while (frame := self._queue.get()) is not _END:
-            self.writer.write(frame)
+            if self._failed is None:
+                try:
+                    self._proc.stdin.write(memoryview(np.ascontiguousarray(frame)))
+                except (BrokenPipeError, OSError) as exc:
+                    self._failed = str(exc)
 
     def write(self, frame: np.ndarray) -> None:
         self._queue.put(frame)
 
     def close(self) -> None:
+        """Finish the file; an encoder failure is one line naming the output."""
         self._queue.put(_END)
         self._thread.join()
-        self.writer.release()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        errors = self._proc.stderr.read().decode(errors="replace").strip()
+        if self._proc.wait() != 0 or self._failed:
+            last = (errors.splitlines() or [self._failed or "unknown error"])[-1][:160]
+            raise EmocliError(f"{self.path}: ffmpeg could not write the video ({last})")
 
 
 def ffmpeg_exe() -> str | None:
@@ -162,14 +220,3 @@ def has_audio(ffmpeg: str, path: Path) -> bool:
     probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True,
                            text=True, errors="replace")
     return "Audio:" in probe.stderr
-
-
-def mux_audio(ffmpeg: str, video: Path, audio_source: Path, target: Path) -> bool:
-    """Copy the audio of `audio_source` beside the video stream of `video` into `target`."""
-    base = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
-            "-i", str(audio_source), "-map", "0:v:0", "-map", "1:a", "-c:v", "copy"]
-    for audio_codec in (["-c:a", "copy"], ["-c:a", "aac"]):  # re-encode if the codec won't fit
-        if subprocess.run(base + audio_codec + [str(target)],
-                          capture_output=True).returncode == 0:
-            return True
-    return False
