@@ -122,3 +122,49 @@ def test_completion_offers_values_without_heavy_libraries(words, expected):
     lines = out.stdout.strip().splitlines()
     assert lines[-1] == "LOADED []"
     assert set(lines[:-1]) == expected
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--epochs", "abc"], "Invalid value for '--epochs'"),
+    (["nope"], "No such command 'nope'"),
+    (["annotate", "--frobnicate"], "No such option: --frobnicate"),
+])
+def test_usage_errors_are_one_line(args, needle):
+    out = subprocess.run([sys.executable, "-m", "emocli", *args], capture_output=True,
+                         text=True)
+    assert out.returncode == 2
+    assert out.stderr.startswith("emocli: error: ") and needle in out.stderr
+    assert out.stderr.count("\n") == 1 and out.stdout == ""
+
+
+def test_no_color_on_a_terminal_prints_no_ansi_codes(tmp_path):
+    """A pseudo-terminal, as a person's shell: with NO_COLOR, styled text and a progress bar
+    carry no escape codes; without it, they do."""
+    import pty
+
+    def on_a_terminal(no_color: bool) -> bytes:
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        if no_color:
+            env["NO_COLOR"] = "1"
+        code = ("from emocli.cli.output import out\nfrom emocli.cli.progress import make_progress\n"
+                "out.print('[bold]table[/bold]')\n"
+                "with make_progress('status') as p:\n"
+                "    t = p.add_task('x', total=2, status='')\n    p.advance(t)\n")
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(sys.executable, [sys.executable, "-c", code], env)
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.waitpid(pid, 0)
+        return b"".join(chunks)
+
+    assert b"\x1b[" in on_a_terminal(no_color=False)
+    plain = on_a_terminal(no_color=True)
+    assert b"table" in plain and b"\x1b[" not in plain

@@ -21,6 +21,22 @@ def debug() -> bool:
 class ErrorMappingGroup(TyperGroup):
     """A Typer group whose subcommands' errors become one line on stderr and an exit code."""
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors too are one line (`emocli: error: ...`), not Typer's framed panel."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except Exception as exc:  # click's ClickException, as Typer ships it  # noqa: BLE001
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            if exc.format_message():  # empty after `emocli` alone, which printed the help
+                error_line(f"{exc.format_message()}{hint}")
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from rich.console import Console
@@ -12,8 +13,13 @@ from rich.console import Console
 # Off a terminal, tables are laid out 160 columns wide rather than Rich's 80, so that logs and
 # pipes get whole numbers instead of ellipses.
 _WIDTH = None if sys.stdout.isatty() else 160
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+# NO_COLOR means plain text: Rich drops colours for it but keeps bold and the like, and still
+# animates progress bars on a terminal; no colour system means no ANSI codes at all.
+PLAIN = bool(os.environ.get("NO_COLOR"))
+_SYSTEM = None if PLAIN else "auto"
+out = Console(soft_wrap=True, width=_WIDTH, color_system=_SYSTEM)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160,
+              color_system=_SYSTEM)
 
 
 def print_json(document) -> None:

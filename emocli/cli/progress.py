@@ -11,14 +11,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from emocli.cli.output import err
+from emocli.cli.output import PLAIN, err
 
 
 def make_progress(*fields: str) -> Progress:
     extra = [TextColumn(f"{{task.fields[{f}]}}") for f in fields]
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     *extra, TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=err, disable=not err.is_terminal, transient=False)
+                    console=err, disable=PLAIN or not err.is_terminal, transient=False)
 
 
 class RichReporter:
@@ -42,7 +42,7 @@ class RichReporter:
         self.progress.update(self.epochs, completed=row["epoch"],
                              status=f"val acc {row['val_acc']:.4f} f1 {row['val_f1']:.4f}")
         self.progress.reset(self.batches)
-        if not err.is_terminal:  # a line per epoch for logs, where no bar is drawn
+        if PLAIN or not err.is_terminal:  # a line per epoch where no bar is drawn
             err.print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} "
                       f"acc {row['train_acc']:.4f}, val loss {row['val_loss']:.4f} "
                       f"acc {row['val_acc']:.4f} f1 {row['val_f1']:.4f} ({row['seconds']:.0f} s)",
