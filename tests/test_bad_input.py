@@ -4,6 +4,8 @@ with a broken image skips and counts it."""
 import shutil
 import zipfile
 
+import pytest
+import torch
 from conftest import MEDIA, run
 
 
@@ -81,3 +83,26 @@ def test_resume_refuses_other_settings(tmp_path, small_cache):
     assert result.exit_code == 2
     assert "it takes no --epochs, --output" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("option,value", [("--detect-every", "0"), ("--max-coast", "-1"),
+                                          ("--min-face", "-5"), ("--classify-every", "0")])
+def test_annotate_option_values_are_checked_for_images_and_videos(tmp_path, tiny_model,
+                                                                  option, value):
+    for src, out in ((MEDIA / "justin.jpg", "o.jpg"), (MEDIA / "test.mp4", "o.mp4")):
+        result = run("annotate", src, "-o", tmp_path / out, option, value, "--model",
+                     tiny_model)
+        assert result.exit_code == 2
+        assert option in result.stderr and result.stderr.count("\n") == 1
+        assert not (tmp_path / out).exists()
+
+
+def test_init_from_a_model_with_other_classes(tmp_path, tiny_model, small_cache):
+    ckpt = torch.load(tiny_model, weights_only=True)
+    ckpt["classes"] = ["a", "b", "c", "d", "e"]
+    five = tmp_path / "five.pt"
+    torch.save(ckpt, five)
+    result = run("train", "--data", small_cache, "--arch", "cnn", "--conv", "3", "--fc", "1",
+                 "--init-from", five, "--epochs", "1", "-o", tmp_path / "r")
+    assert result.exit_code == 2
+    assert f"{five}: its classes ['a', 'b', 'c', 'd', 'e'] differ" in result.stderr
