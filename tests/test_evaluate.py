@@ -208,3 +208,19 @@ def test_bundled_weights_fit_the_package_budget():
     shipped = list(bundled_model_path().parent.glob("*.pt"))
     assert sum(p.stat().st_size for p in shipped) <= 20_000_000
     assert {f for files in BUNDLED.values() for f in files} >= {p.name for p in shipped}
+
+
+def test_export_makes_a_bundled_size_checkpoint(tiny_run, tmp_path, fer):
+    from emocli.engine.checkpoint import export_checkpoint, load_checkpoint
+
+    last = tiny_run / "weights" / "last.pt"
+    out = tmp_path / "shipped.pt"
+    export_checkpoint(last, out)
+    ckpt = load_checkpoint(out)
+    assert "optimizer" not in ckpt and "history" not in ckpt
+    assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values()
+               if v.is_floating_point())
+    assert out.stat().st_size < 0.4 * last.stat().st_size
+    images = fer.split("val")[0][:200]
+    full, half = Predictor.load(last), Predictor.load(out)
+    assert np.abs(full.predict_proba(images) - half.predict_proba(images)).max() < 0.01

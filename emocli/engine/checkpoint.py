@@ -74,3 +74,13 @@ def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> nn.Module:
         raise EmocliError(f"{source}: the weights do not fit architecture {ckpt['arch']!r} "
                           f"with {ckpt['arch_args']}") from None
     return model.eval()
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> None:
+    """A run's checkpoint as the package ships it: the weights (float16 with `half`) and the
+    metadata, without optimizer or schedule state."""
+    ckpt = load_checkpoint(src)
+    model = model_from_checkpoint(ckpt, str(src))
+    meta = {k: ckpt[k] for k in ("arch", "arch_args", "classes", "input_size", "normalization",
+                                 "config", "metrics") if k in ckpt}
+    save_checkpoint(dst, model, meta, half=half)
