@@ -147,7 +147,7 @@ def test_a_face_that_appears_late_is_drawn_from_its_first_frame(model, tmp_path)
     for i, frame in enumerate(frames):
         writer.write(np.zeros_like(frame) if i < 41 else frame)
     writer.release()
-    # full passes run on frames 0, 15, 30, 45, ...: the face is found at 45, drawn from 41
+    # full passes run on frames 0, 30, 60, ...: the face is found at 60, drawn from 41
     result = annotate_video(src, tmp_path / "out.avi", model, AnnotateOptions(audio=False))
     counts = faces_per_frame(result)
     assert counts[:41] == [0] * 41

@@ -104,7 +104,9 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
                     emit(pending.popleft())
                 if on_frame:
                     on_frame(count, reader.info.frames)
-            pending.append(labeller.submit(annotator.label, annotator.release()))
+            rest = annotator.release()
+            for lo in range(0, len(rest), annotator.opts.batch):  # encode while labelling
+                pending.append(labeller.submit(annotator.label, rest[lo:lo + annotator.opts.batch]))
             while pending:
                 emit(pending.popleft())
     finally:

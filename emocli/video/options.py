@@ -32,7 +32,7 @@ class AnnotateOptions:
     detector: str = "auto"
     detector_model: Path | None = None
     min_face: int = 16  # smallest face to find, in pixels of the input
-    detect_every: int = 15  # full pass every Nth frame (and at once when a known face is lost)
+    detect_every: int = 30  # full pass every Nth frame (and at once when a known face is lost)
     refine: bool = True  # in between, re-detect each known face in a small region around it
     region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
     classify_every: int = 3  # classify each face on every Nth frame; smoothing bridges the rest
