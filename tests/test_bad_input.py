@@ -22,8 +22,8 @@ def test_empty_image_in_a_dataset_folder_or_zip_is_skipped_and_counted(tmp_path)
     for source in (folder, archive):
         result = run("data", "info", source, "--json")
         assert result.exit_code == 0, result.stderr
-        assert "skipped 1 undecodable image(s), e.g." in result.stderr
-        assert "empty.jpg" in result.stderr
+        assert "skipped 1 undecodable image(s)" in result.stderr
+        assert "sad/empty.jpg: not a readable image; skipped" in result.stderr
         assert sum(result.json()["splits"]["test"].values()) == 2
 
 
@@ -106,3 +106,11 @@ def test_init_from_a_model_with_other_classes(tmp_path, tiny_model, small_cache)
                  "--init-from", five, "--epochs", "1", "-o", tmp_path / "r")
     assert result.exit_code == 2
     assert f"{five}: its classes ['a', 'b', 'c', 'd', 'e'] differ" in result.stderr
+
+
+def test_an_unwritable_emocli_home_fails_before_the_import(monkeypatch):
+    monkeypatch.setenv("EMOCLI_HOME", "/proc/emocli-home")
+    result = run("data", "import", MEDIA / "faces")  # not even read: the home is checked first
+    assert result.exit_code == 2
+    assert result.stderr == ("emocli: error: /proc/emocli-home/datasets: the output location is "
+                             "not writable\n")

@@ -21,8 +21,9 @@ VAL_HELP = "Share of train carved out (stratified, seeded) as val when the sourc
 
 def _report_conversions(report: dict) -> None:
     if report.get("skipped"):
-        examples = ", ".join(report.get("skipped_examples", []))
-        warn(f"skipped {report['skipped']} undecodable image(s), e.g. {examples}")
+        for name in report.get("skipped_files", []):
+            warn(f"{name}: not a readable image; skipped")
+        warn(f"skipped {report['skipped']} undecodable image(s)")
     if report.get("converted"):
         warn(f"converted {report['converted']} image(s) that were not 48x48 gray")
     if report.get("val_from_train"):

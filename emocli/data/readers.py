@@ -124,7 +124,7 @@ def _read_images(entries: list[Entry], source: str, file: Path | None) -> Datase
     if not pixels:
         raise EmocliError(f"{source}: no decodable images ({len(skipped)} skipped)")
     checksum = _file_checksum(file) if file else digest.hexdigest()
-    report = {"skipped": len(skipped), "skipped_examples": skipped[:3], "converted": converted}
+    report = {"skipped": len(skipped), "skipped_files": skipped, "converted": converted}
     return Dataset(np.stack(pixels), np.array(labels, dtype=np.int64),
                    np.array(splits, dtype=np.uint8), source, checksum, report)
 
@@ -176,7 +176,7 @@ def read_csv(data: bytes, source: str, checksum: str) -> Dataset:
         np.zeros(len(frame), dtype=np.uint8)
     images = _parse_pixels(frame["pixels"].fillna("").tolist(), source)
     return Dataset(images, labels, splits, source, checksum,
-                   {"skipped": 0, "skipped_examples": [], "converted": 0})
+                   {"skipped": 0, "skipped_files": [], "converted": 0})
 
 
 def _line(i: int) -> str:

@@ -13,6 +13,7 @@ from emocli.data.labels import SPLITS
 from emocli.data.readers import read_source
 from emocli.errors import EmocliError
 from emocli.home import home, read_settings, update_settings
+from emocli.outputs import Output, check_outputs
 
 
 def dataset_path(source: str | Path | None = None) -> str:
@@ -58,6 +59,7 @@ def with_val_split(data: Dataset, val_fraction: float, seed: int) -> Dataset:
 def import_dataset(source: str | Path, val_fraction: float = 0.1, seed: int = 0,
                    make_default: bool = True) -> tuple[Dataset, Path]:
     """Read a source, write its cache under the emocli home, and make it the default."""
+    check_outputs([source], [Output(home() / "datasets", "folder")])  # before reading it all
     data = load_dataset(source, val_fraction, seed)
     if len(data) == 0:
         raise EmocliError(f"{source}: the dataset is empty")
