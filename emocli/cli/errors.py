@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 from emocli.cli.output import error_line
 from emocli.errors import EmocliError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_FAILED, EXIT_INTERRUPTED = 1, 130  # EmocliError subclasses carry their own codes
 
 
 def debug() -> bool:
