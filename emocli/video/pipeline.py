@@ -1,9 +1,10 @@
 """The annotate pipeline: detect, track, classify in batches, smooth, draw.
 
 Frames are held back `delay` frames before they are drawn, so that each decision can use what
-comes next: a face is drawn from its first frame once the tracker has confirmed it, and a face
-lost for a few frames (a hand over the mouth) is drawn through the gap, its box interpolated,
-only if it comes back. Faces are classified in batches across frames.
+comes next: a face is drawn from its first frame once the tracker has confirmed it, a face that
+a full pass finds is followed back to the frame where it appeared, and a face lost for a few
+frames (a hand over the mouth) is drawn through the gap, its box interpolated, only if it comes
+back. Faces are classified in batches across frames.
 """
 
 from __future__ import annotations
