@@ -8,7 +8,6 @@ Run: python benchmarks/annotate_quality.py [--detector yunet haar] [--model M]
 import argparse
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -18,12 +17,11 @@ from media_truth import CLIPS, PHOTOS, right_share  # noqa: E402
 from emocli.engine.predict import load_model  # noqa: E402
 from emocli.video.annotate import annotate_image, annotate_video  # noqa: E402
 from emocli.video.detectors import list_detectors  # noqa: E402
-from emocli.video.pipeline import AnnotateOptions  # noqa: E402
+from emocli.video.pipeline import AnnotateOptions, face_counts  # noqa: E402
 
 
 def clip_figures(result, truth) -> dict:
-    per_frame = Counter(r.frame for r in result.rows)
-    counts = [per_frame.get(i, 0) for i in range(result.frames)]
+    counts = face_counts(result.rows, result.frames)
     flips = [t["flips_per_s"] for t in result.summary()["tracks"]]
     return {"right": right_share(counts, truth),
             "twins": sum(c >= 2 for c in counts) if truth(0) <= 1 else 0,

@@ -47,7 +47,7 @@ def analyze(image: str | Path | np.ndarray, model=None, detector: str = "auto",
                           _detector(detector))
     faces = [{"box": tuple(int(round(v)) for v in row.box),
               "label": row.label,
-              "confidence": float(row.proba.max()),
+              "confidence": row.confidence,
               "scores": {e: float(p) for e, p in zip(EMOTIONS, row.proba)}}
              for row in done.faces]
     return sorted(faces, key=lambda f: -f["box"][2] * f["box"][3])

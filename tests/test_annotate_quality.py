@@ -2,7 +2,6 @@
 of faces in every frame, one track per face, steady labels that still follow a real change."""
 
 import subprocess
-from collections import Counter
 
 import cv2
 import numpy as np
@@ -14,10 +13,11 @@ from emocli.video.annotate import annotate_image, annotate_video
 from emocli.video.crops import face_crops
 from emocli.video.detectors import create_detector, list_detectors
 from emocli.video.media import ffmpeg_exe
-from emocli.video.pipeline import AnnotateOptions
+from emocli.video.pipeline import AnnotateOptions, face_counts
 
 CLIP = MEDIA / "test.mp4"
-ONE_FACE = [c for c, (_, truth) in CLIPS.items() if truth(0) == 1 and c.name != "pyfeat_face_noface.mov"]
+ONE_FACE = [c for c, (_, truth) in CLIPS.items()
+            if truth(0) == 1 and c.name != "pyfeat_face_noface.mov"]
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +28,12 @@ def model():
 @pytest.fixture(scope="module")
 def clip_results(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("quality")
-    return {clip: annotate_video(clip, out / f"{clip.stem}.mp4", model, AnnotateOptions(audio=False))
-            for clip in CLIPS}
+    return {clip: annotate_video(clip, out / f"{clip.stem}.mp4", model,
+                                 AnnotateOptions(audio=False)) for clip in CLIPS}
 
 
 def faces_per_frame(result) -> list[int]:
-    per_frame = Counter(r.frame for r in result.rows)
-    return [per_frame.get(i, 0) for i in range(result.frames)]
+    return face_counts(result.rows, result.frames)
 
 
 @pytest.mark.parametrize("clip", list(CLIPS), ids=lambda p: p.name)

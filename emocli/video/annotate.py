@@ -104,9 +104,9 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
                     emit(pending.popleft())
                 if on_frame:
                     on_frame(count, reader.info.frames)
-            rest = annotator.release()
-            for lo in range(0, len(rest), annotator.opts.batch):  # encode while labelling
-                pending.append(labeller.submit(annotator.label, rest[lo:lo + annotator.opts.batch]))
+            rest, batch = annotator.release(), annotator.opts.batch
+            for lo in range(0, len(rest), batch):  # encode each batch while labelling the next
+                pending.append(labeller.submit(annotator.label, rest[lo:lo + batch]))
             while pending:
                 emit(pending.popleft())
     finally:

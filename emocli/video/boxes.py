@@ -60,6 +60,21 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inter / union, inter / np.maximum(np.minimum(area_a, area_b), 1e-6)
 
 
+def best_match(box: np.ndarray, dets: Detections, iou: float,
+               nested: float | None = None) -> int | None:
+    """The detection that continues `box`: the best by IoU, and with `nested`, also a box lying
+    mostly inside it or around it (ranked lower); None when none overlaps enough."""
+    if not len(dets):
+        return None
+    overlap, inside = overlaps(np.asarray(box)[None], dets.boxes)
+    overlap, inside = overlap[0], inside[0]
+    rank = overlap if nested is None else np.maximum(overlap, inside * 0.5)
+    best = int(rank.argmax())
+    if overlap[best] >= iou or (nested is not None and inside[best] >= nested):
+        return best
+    return None
+
+
 def clean(dets: Detections, min_score: float, iou: float = NMS_IOU,
           nested: float = NESTED) -> Detections:
     """Score threshold, then NMS (torchvision), then drop boxes nested in a better one."""

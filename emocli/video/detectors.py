@@ -116,8 +116,8 @@ class YuNetDetector:
             self._raw = _onnx_yunet(Path(model))
 
     def detect(self, frame: np.ndarray) -> Detections:
-        rows = self._raw(np.ascontiguousarray(frame))  # a strided view silently finds nothing
-        rows = np.asarray(rows, dtype=np.float32).reshape(-1, rows.shape[-1] if len(rows) else 16)
+        # a strided view silently finds nothing; rows: score (0-100), box, 5 landmarks
+        rows = np.asarray(self._raw(np.ascontiguousarray(frame)), dtype=np.float32)
         if not len(rows):
             return Detections.empty()
         scores = rows[:, 0] / 100.0
@@ -195,7 +195,8 @@ class HaarDetector:
     floor = -np.inf  # its level weights are no probabilities; neighbours do the filtering
 
     def __init__(self, model: Path | None = None):
-        path = str(model) if model else cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        default = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        path = str(model) if model else default
         if model is not None and not Path(model).is_file():
             raise EmocliError(f"{model}: no such detector model file")
         try:

@@ -19,7 +19,7 @@ import torch
 from emocli.data.labels import EMOTIONS
 from emocli.engine.predict import load_model
 from emocli.models.precision import autocast, autocast_dtype
-from emocli.video.boxes import Detections, overlaps
+from emocli.video.boxes import Detections, best_match
 from emocli.video.crops import face_crops
 from emocli.video.detectors import Detector, create_detector, resized, working_scale
 from emocli.video.draw import draw
@@ -46,12 +46,17 @@ class FaceRow:
     COLUMNS = ("frame", "time_s", "track", "x", "y", "w", "h", "label", "confidence",
                *EMOTIONS, *(f"raw_{e}" for e in EMOTIONS))
 
+    @property
+    def confidence(self) -> float:
+        """The smoothed probability of the shown label."""
+        return float(self.proba[EMOTIONS.index(self.label)])
+
     def record(self) -> dict:
         x, y, w, h = (int(round(v)) for v in self.box)
         raw = self.raw if self.raw is not None else np.full(len(EMOTIONS), np.nan)
         return {"frame": self.frame, "time_s": round(self.time_s, 4), "track": self.track,
                 "x": x, "y": y, "w": w, "h": h, "label": self.label,
-                "confidence": round(float(self.proba[EMOTIONS.index(self.label)]), 4),
+                "confidence": round(self.confidence, 4),
                 **{e: round(float(p), 4) for e, p in zip(EMOTIONS, self.proba)},
                 **{f"raw_{e}": round(float(p), 4) for e, p in zip(EMOTIONS, raw)}}
 
@@ -129,6 +134,14 @@ class Annotator:
         region = resized(frame[y0:y1, x0:x1], scale, fast=True)
         return self.detector.detect(region).scaled(scale, x0, y0)
 
+    def _refind(self, frame: np.ndarray, box: np.ndarray) -> tuple | None:
+        """The face near `box` in a held-back frame, as (box, landmarks), by a region pass."""
+        dets = self._region_pass(frame, box)
+        best = best_match(box, dets, self.opts.tracker.iou)
+        if best is None:
+            return None
+        return dets.boxes[best], None if dets.landmarks is None else dets.landmarks[best]
+
     def _observe(self, frame: np.ndarray) -> list[_State]:
         tracker, opts, index = self.tracker, self.opts, self._count
         tracker.begin_frame(index)
@@ -154,15 +167,10 @@ class Annotator:
         where it appeared."""
         box = track.box
         for held in list(reversed(self._held))[:self.opts.detect_every]:
-            dets = self._region_pass(held.image, box)
-            if not len(dets):
+            found = self._refind(held.image, box)
+            if found is None:
                 return
-            iou, _ = overlaps(box[None], dets.boxes)
-            best = int(iou[0].argmax())
-            if iou[0, best] < self.opts.tracker.iou:
-                return
-            box = dets.boxes[best]
-            marks = None if dets.landmarks is None else dets.landmarks[best]
+            box, marks = found
             held.states.append(_State(track.id, box.copy(), marks, True))
             self.tracker.add_hit(track)
 
@@ -174,11 +182,10 @@ class Annotator:
                 state = next((s for s in held.states if s.track == track.id), None)
                 if held.index <= track.last_hit or state is None or state.detected:
                     continue
-                dets = self._region_pass(held.image, state.box)
-                iou, _ = overlaps(state.box[None], dets.boxes)
-                if not len(dets) or iou.max() < self.opts.tracker.iou:
+                found = self._refind(held.image, state.box)
+                if found is None:
                     break
-                state.box, state.detected = dets.boxes[int(iou[0].argmax())], True
+                (state.box, state.landmarks), state.detected = found, True
 
     def _bridge(self, index: int, states: list[_State]) -> None:
         """A face found again after a gap is drawn through the gap, on a straight line."""
@@ -239,7 +246,7 @@ class Annotator:
                 rows.append(FaceRow(held.index, held.time_s, s.track, s.box,
                                     smoother.proba.copy(), EMOTIONS[smoother.label], p))
             for row in rows:
-                draw(held.image, row.box, row.label, float(row.proba[EMOTIONS.index(row.label)]))
+                draw(held.image, row.box, row.label, row.confidence)
             done.append(AnnotatedFrame(held.index, held.time_s, held.image, rows))
         return done
 
@@ -285,10 +292,15 @@ class Annotator:
         return self.detector.name
 
 
+def face_counts(rows: list[FaceRow], frames: int) -> list[int]:
+    """How many faces are shown in each of the frames."""
+    per_frame = Counter(r.frame for r in rows)
+    return [per_frame.get(i, 0) for i in range(frames)]
+
+
 def summarize(rows: list[FaceRow], frames: int, fps: float) -> dict:
     """Faces per frame, and per track: frames, dominant label, shares, label flips per second."""
-    per_frame = Counter(r.frame for r in rows)
-    counts = Counter(min(per_frame.get(i, 0), 2) for i in range(frames))
+    counts = Counter(min(n, 2) for n in face_counts(rows, frames))
     tracks = []
     for tid in sorted({r.track for r in rows}):
         mine = [r for r in rows if r.track == tid]

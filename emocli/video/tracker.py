@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from emocli.video.boxes import NESTED, Detections, overlaps
+from emocli.video.boxes import NESTED, Detections, best_match, overlaps
 from emocli.video.options import TrackerConfig
 
 
@@ -75,12 +75,10 @@ class Tracker:
     def update_track(self, track: Track, dets: Detections) -> None:
         """A region pass for one track: the best-overlapping detection continues it; no other
         detection starts anything."""
-        if track.detected or not len(dets):
+        if track.detected:
             return
-        iou, inside = overlaps(self.predicted(track)[None], dets.boxes)
-        score = np.maximum(iou[0], inside[0] * 0.5)  # nested boxes still count, ranked lower
-        best = int(score.argmax())
-        if iou[0, best] >= self.cfg.iou or inside[0, best] >= NESTED:
+        best = best_match(self.predicted(track), dets, self.cfg.iou, NESTED)
+        if best is not None:
             self._hit(track, dets, best)
 
     def add_hit(self, track: Track) -> None:
