@@ -68,7 +68,7 @@ def test_a_folder_run_survives_a_broken_file(tmp_path, tiny_model):
     assert [s["input"] for s in doc["skipped"]] == [str(folder / "broken.mp4")]
     assert f"{folder / 'broken.mp4'}: neither a video nor an image" in result.stderr
     assert f"{folder / 'notes.txt'}: left out (not an image or video)" in result.stderr
-    assert f"{folder / 'sub'}: left out (a folder)" in result.stderr
+    assert f"{folder / 'sub'}: left out (a folder; --recursive takes it in)" in result.stderr
     assert "1 of 3 file(s) could not be annotated" in result.stderr.splitlines()[-1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["justin.jpg",
                                                                      "z-no-faces.jpg"]

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from emocli.cli import complete
-from emocli.cli.output import note, out, print_json, warn
+from emocli.cli.output import err, note, out, print_json, warn
 from emocli.errors import EmocliError, JobFailed
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL
 from emocli.outputs import Output, check_outputs
-from emocli.video.options import DETECTORS, AnnotateOptions, SmoothingConfig, TrackerConfig
+from emocli.video.options import (
+    DETECTORS,
+    AnnotateOptions,
+    SmoothingConfig,
+    TrackerConfig,
+)
+from emocli.video.sources import (
+    IMAGE_EXTS,
+    MEDIA_EXTS,
+    Limits,
+    Source,
+    is_image,
+    parse_source,
+)
 
 if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a command runs
     from emocli.engine.predict import Model
@@ -25,40 +43,88 @@ MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the b
               f"averaged); default: {DEFAULT_MODEL}.")
 
 
-def _run_one(src: Path, dst: Path, predictor: Model, opts: AnnotateOptions,
-             detector: Detector) -> AnnotateResult:
+def _run_one(src: Source, dst: Path | None, predictor: Model, opts: AnnotateOptions,
+             detector: Detector, limits: Limits, sinks: list) -> AnnotateResult:
     from emocli.cli.progress import make_progress
-    from emocli.video import media
     from emocli.video.annotate import annotate_image, annotate_video
 
-    if media.is_image(src):
-        return annotate_image(src, dst, predictor, opts, detector)
+    if src.kind == "file" and is_image(src.path):
+        return annotate_image(src.path, dst, predictor, opts, detector, sinks=sinks)
     progress = make_progress("status")
     with progress:
-        task = progress.add_task(src.name, total=None, status="")
+        task = progress.add_task(src.name if src.live else src.path.name, total=None, status="")
 
         def on_frame(done: int, total: int) -> None:
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(task, completed=done, total=total or None,
                             status=f"{done / elapsed:.0f} frames/s")
 
-        return annotate_video(src, dst, predictor, opts, on_frame, detector)
+        return annotate_video(src, dst, predictor, opts, on_frame, detector, limits=limits,
+                              sinks=sinks)
 
 
-def _inputs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
-    from emocli.video import media
+def _output_name(path: Path) -> str:
+    """The labelled copy's file name: the input's, with a suffix that can be written."""
+    from emocli.video.media import WRITABLE_VIDEO_EXTS
 
-    if not src.is_dir():
+    if is_image(path) or path.suffix.lower() in WRITABLE_VIDEO_EXTS:
+        return path.name
+    return path.stem + ".mp4"
+
+
+def _inputs(src: Source, dst: Path | None, recursive: bool) -> list[tuple[Source, Path | None]]:
+    """(input, labelled copy) pairs: the source itself, or the media files of a folder (and of
+    its subfolders with `recursive`, mirrored below `dst`), each left-out entry named."""
+    if src.kind != "folder":
         return [(src, dst)]
+    root = src.path
     files = []
-    for path in sorted(src.iterdir()):
-        if path.is_file() and path.suffix.lower() in media.IMAGE_EXTS | media.VIDEO_EXTS:
+    for path in sorted(root.rglob("*") if recursive else root.iterdir()):
+        if path.is_file() and path.suffix.lower() in MEDIA_EXTS:
             files.append(path)
-        else:
-            note(f"{path}: left out ({'a folder' if path.is_dir() else 'not an image or video'})")
+        elif not (recursive and path.is_dir()):
+            why = "a folder; --recursive takes it in" if path.is_dir() else "not an image or video"
+            note(f"{path}: left out ({why})")
     if not files:
-        raise EmocliError(f"{src}: no images or videos in this folder")
-    return [(p, dst / p.name) for p in files]
+        raise EmocliError(f"{root}: no images or videos in this folder")
+    return [(Source(str(p), "file"),
+             dst and dst / p.relative_to(root).with_name(_output_name(p))) for p in files]
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event):
+    """On a live source the first Ctrl-C ends the capture normally (the output is finished and
+    kept); a second one interrupts at once."""
+    def first(signum, frame) -> None:
+        note("stopping: finishing the outputs (Ctrl-C again to abandon them)")
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _jsonl_sink(target: str | None, stop: threading.Event):
+    """The JSON Lines sink: stdout for `-` (live), else a file written beside its name and
+    renamed into place when the run ends."""
+    from emocli.video.sinks import JsonLines
+
+    if target is None:
+        yield None
+    elif target == "-":
+        sink = JsonLines(sys.stdout, stop)
+        yield sink
+        if sink.closed:  # the reader went away: nothing more can reach it, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    else:
+        from emocli.fileio import atomic_path
+
+        with atomic_path(target) as tmp, open(tmp, "w") as stream:
+            yield JsonLines(stream, stop)
 
 
 def _write_csv(results: list[AnnotateResult], path: Path) -> None:
@@ -75,10 +141,12 @@ def _write_csv(results: list[AnnotateResult], path: Path) -> None:
 
 
 def annotate(
-    source: Annotated[Path, typer.Argument(
-        help="A video (mp4, avi, mov, mkv, webm, ...), an image, or a folder of them.")],
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="The labelled video or image (a folder for a folder input).")],
+    source: Annotated[str, typer.Argument(
+        help="A video (mp4, avi, mov, mkv, webm, gif, ...), an image, a folder of them, a "
+             "camera index (0) or a stream URL (rtsp://, http(s)://, udp://, ...).")],
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="The labelled video or image (a folder for a folder input); "
+                               "default: runs/annotate/<name>/, with faces.csv.")] = None,
     model: Annotated[Optional[str], typer.Option(
         help=MODEL_HELP, autocompletion=complete.bundled_models)] = None,
     detector: Annotated[str, typer.Option(
@@ -115,70 +183,134 @@ def annotate(
     hysteresis: Annotated[float, typer.Option(
         help="Lead in averaged probability another emotion needs to change a face's "
              "label.")] = _OPTS.smoothing.margin,
+    max_frames: Annotated[Optional[int], typer.Option(
+        help="Stop after this many frames (any video source).")] = None,
+    duration: Annotated[Optional[float], typer.Option(
+        help="Stop after this many seconds of the video (of wall-clock time for a camera or "
+             "stream).")] = None,
+    show: Annotated[bool, typer.Option(
+        "--show", help="Show the labelled frames in a window; q or Esc ends the run.")] = False,
+    jsonl: Annotated[Optional[str], typer.Option(
+        help="Write one JSON object per frame (frame, time_s, faces with track, box, label, "
+             "confidence, scores) to this file, or to stdout with '-', flushed as each frame "
+             "is done.")] = None,
     csv: Annotated[Optional[Path], typer.Option(
         help="Write one row per face per frame: box, shown label, the 7 smoothed probabilities "
              "and the classifier's raw ones (raw_*, in frames where it ran).")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write an emotion timeline PNG, one panel per track.")] = None,
+    no_video: Annotated[bool, typer.Option(
+        "--no-video", help="Write no labelled video or image, only the data.")] = False,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="For a folder: take in its subfolders too.")] = False,
     no_audio: Annotated[bool, typer.Option(
         "--no-audio", help="Do not copy the input's audio track.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
-    """Find the faces in every frame, label each with its emotion, write the result."""
-    from emocli.engine.predict import load_model
-    from emocli.video import media
-    from emocli.video.detectors import create_detector
+    """Find the faces in every frame, label each with its emotion, write the result.
 
-    if not source.exists():
-        raise EmocliError(f"{source}: no such file or folder")
-    main = (Output(output, "folder") if source.is_dir()
-            else Output(output, "file", tuple(sorted(media.IMAGE_EXTS))) if media.is_image(source)
-            else Output(output, "file", media.WRITABLE_VIDEO_EXTS))
-    check_outputs([source, model if model and Path(model).exists() else None, detector_model],
-                  [main, csv and Output(csv, "file", (".csv",)),
-                   plot and Output(plot, "file", (".png",))])
+    A camera or stream runs until it ends, --max-frames or --duration, or Ctrl-C, which
+    finishes and keeps the outputs.
+    """
+    src = parse_source(source)
+    if jsonl == "-" and as_json:
+        raise EmocliError("--json and --jsonl - would both write to stdout; choose one")
+    if no_video and output is not None:
+        raise EmocliError("--no-video writes no labelled copy: leave out -o/--output")
+    run_dir = None
+    if output is None:  # runs/annotate/<name>[N]/: the labelled copy and faces.csv
+        from emocli.engine.runs import next_run_dir
+
+        run_dir = next_run_dir("annotate", src.name)
+        csv = csv or run_dir / "faces.csv"
+        if not no_video:
+            output = run_dir if src.kind == "folder" else run_dir / (
+                src.name + ".mp4" if src.live else _output_name(src.path))
+    jsonl_file = Path(jsonl) if jsonl not in (None, "-") else None
+    check_outputs([None if src.live else src.path,
+                   model if model and Path(model).exists() else None, detector_model],
+                  [output and _main_output(src, output), csv and Output(csv, "file", (".csv",)),
+                   plot and Output(plot, "file", (".png",)), jsonl_file and Output(jsonl_file)])
     opts = AnnotateOptions(detector, detector_model, min_face, detect_every, refine,
                            classify_every, margin=margin, level=level,
                            tracker=TrackerConfig(min_hits=min_hits, max_coast=max_coast),
                            smoothing=SmoothingConfig(smooth_time, hysteresis),
                            audio=not no_audio).validate()
+    limits = Limits(max_frames, duration).validate()
+    pairs = _inputs(src, output, recursive)
+    window = None
+    if show:
+        from emocli.video.sinks import Window
+
+        window = Window(f"emocli: {src.name}", limits.stop)
+    from emocli.engine.predict import load_model
+    from emocli.video.detectors import create_detector
+
     face_detector = create_detector(detector, detector_model)
     predictor = load_model(model)
+    interrupt = _ctrl_c_stops(limits.stop) if src.live else contextlib.nullcontext()
     results, skipped = [], []
-    pairs = _inputs(source, output)
-    for src, dst in pairs:
-        try:
-            results.append(_run_one(src, dst, predictor, opts, face_detector))
-        except EmocliError as exc:
-            if not source.is_dir():
-                raise
-            warn(f"skipped: {exc}")  # a folder goes on past a file it cannot read
-            skipped.append({"input": str(src), "error": str(exc)})
+    with _jsonl_sink(jsonl, limits.stop) as lines, interrupt:
+        sinks = [s for s in (lines, window) if s is not None]
+        for item, dst in pairs:
+            if lines is not None and src.kind == "folder":
+                lines.input_name = item.spec
+            try:
+                results.append(_run_one(item, dst, predictor, opts, face_detector, limits, sinks))
+            except EmocliError as exc:
+                if src.kind != "folder":
+                    raise
+                warn(f"skipped: {exc}")  # a folder goes on past a file it cannot read
+                skipped.append({"input": item.spec, "error": str(exc)})
+            if limits.stop.is_set():
+                break
+    if window is not None:
+        window.close()
     for r in results:
         if r.decode_errors:
             warn(f"{r.input}: {r.decode_errors} frame(s) could not be decoded and were skipped")
+        if r.dropped:
+            warn(f"{r.input}: {r.dropped} frame(s) dropped: the source ran faster than "
+                 "annotate (try --detect-every or --classify-every higher)")
         if not r.rows:
-            note(f"{r.input}: no faces found; the output is the input's frames unchanged")
+            note(f"{r.input}: no faces found" + ("; the output is the input's frames unchanged"
+                                                 if r.output else ""))
     if csv is not None:
         _write_csv(results, csv)
     if plot is not None:
         from emocli.plots import timeline_plot
 
         timeline_plot([row.record() for r in results for row in r.rows], plot)
-    _report(results, skipped, as_json, source.is_dir())
+    if lines is not None and lines.closed:
+        return  # the reader of the JSON Lines went away: end quietly
+    _report(results, skipped, as_json, src.kind == "folder", to_stderr=jsonl == "-")
+    if run_dir is not None:
+        note(f"results: {run_dir}")
     if skipped:
         raise JobFailed(f"{source}: {len(skipped)} of {len(pairs)} file(s) could not be "
                         "annotated (named above)")
 
 
+def _main_output(src: Source, output: Path) -> Output:
+    from emocli.video.media import WRITABLE_VIDEO_EXTS
+
+    if src.kind == "folder":
+        return Output(output, "folder")
+    if src.kind == "file" and is_image(src.path):
+        return Output(output, "file", tuple(sorted(IMAGE_EXTS)))
+    return Output(output, "file", WRITABLE_VIDEO_EXTS)
+
+
 def _report(results: list[AnnotateResult], skipped: list[dict], as_json: bool,
-            folder: bool) -> None:
+            folder: bool, to_stderr: bool = False) -> None:
     summaries = [r.summary() for r in results]
     if as_json:
         print_json({"files": summaries, "skipped": skipped} if folder else summaries[0])
         return
+    console = err if to_stderr else out
     for s in summaries:
         tracks = ", ".join(f"#{t['id']} {t['dominant']} ({t['frames']} frames, "
                            f"{t['flips_per_s']:.1f} flips/s)" for t in s["tracks"]) or "no faces"
-        out.print(f"{s['output']}: {s['frames']} frame(s), {tracks}; {s['detector']} detector, "
-                  f"{s['seconds']:.1f} s", highlight=False)
+        console.print(f"{s['output'] or s['input']}: {s['frames']} frame(s), {tracks}; "
+                      f"{s['detector']} detector, {s['seconds']:.1f} s"
+                      + (", stopped early" if s["stopped"] else ""), highlight=False)

@@ -1,11 +1,14 @@
-"""Annotating files: a video or an image in, the labelled copy and its face rows out."""
+"""Annotating a video (file, camera or stream) or an image: the labelled copy, its face rows,
+and each labelled frame handed to sinks as it is written."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -15,18 +18,22 @@ from emocli.fileio import atomic_path
 from emocli.video import media
 from emocli.video.detectors import Detector, create_detector
 from emocli.video.pipeline import (
+    AnnotatedFrame,
     AnnotateOptions,
     Annotator,
     FaceRow,
     annotate_frame,
     summarize,
 )
+from emocli.video.sources import Limits, Source, parse_source
+
+LIVE_BATCH = 4  # frames labelled together from a live source (latency over throughput)
 
 
 @dataclass
 class AnnotateResult:
-    input: Path
-    output: Path
+    input: str  # a path, `camera N` or a URL
+    output: Path | None  # None: no labelled copy was written (only the data)
     detector: str
     frames: int
     fps: float
@@ -34,32 +41,52 @@ class AnnotateResult:
     seconds: float
     decode_errors: int = 0
     audio: str = "none"  # copied | none
+    dropped: int = 0  # frames of a real-time source dropped because it ran ahead
+    stopped: bool = False  # ended by a stop request (Ctrl-C, q in the window, a closed pipe)
 
     def summary(self) -> dict:
-        return {"input": str(self.input), "output": str(self.output), "detector": self.detector,
-                "frames": self.frames, "fps": round(self.fps, 3),
+        return {"input": self.input, "output": self.output and str(self.output),
+                "detector": self.detector, "frames": self.frames, "fps": round(self.fps, 3),
                 **summarize(self.rows, self.frames, self.fps or 1.0),
+                "dropped_frames": self.dropped, "stopped": self.stopped,
                 "seconds": round(self.seconds, 3)}
 
 
-def annotate_image(src: Path, dst: Path, model=None, opts: AnnotateOptions | None = None,
-                   detector: Detector | None = None) -> AnnotateResult:
+def annotate_image(src: Path, dst: Path | None, model=None, opts: AnnotateOptions | None = None,
+                   detector: Detector | None = None, *,
+                   sinks: Sequence[Callable[[AnnotatedFrame], None]] = ()) -> AnnotateResult:
+    """Label the faces of one image; `dst` None: only the rows (and the sinks) get them."""
     tic = time.perf_counter()
     opts = opts or AnnotateOptions()
     detector = detector or create_detector(opts.detector, opts.detector_model)
     done = annotate_frame(media.read_image(src), model, opts, detector)
-    media.write_image(dst, done.image)
-    return AnnotateResult(src, dst, detector.name, 1, 0.0, done.faces,
+    if dst is not None:
+        media.write_image(dst, done.image)
+    for sink in sinks:
+        sink(done)
+    return AnnotateResult(str(src), dst, detector.name, 1, 0.0, done.faces,
                           time.perf_counter() - tic)
 
 
-def annotate_video(src: Path, dst: Path, model=None, opts: AnnotateOptions | None = None,
-                   on_frame=None, detector: Detector | None = None) -> AnnotateResult:
-    """Write every input frame, labelled, at the input's size and frame rate. `model`: a loaded
-    model, a bundled model's name or a model file (None: the default)."""
+def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
+                   opts: AnnotateOptions | None = None, on_frame=None,
+                   detector: Detector | None = None, *, limits: Limits | None = None,
+                   sinks: Sequence[Callable[[AnnotatedFrame], None]] = ()) -> AnnotateResult:
+    """Write every frame read, labelled, at the input's size and frame rate.
+
+    `src`: a video file, or a camera index or stream URL (see `parse_source`); `dst` None: no
+    video is written. `model`: a loaded model, a bundled model's name or a model file (None: the
+    default). `limits` bound the reading (frames, seconds, a stop event); `sinks` get each
+    labelled frame, in order, once it is written (e.g. `JsonLines`). `on_frame(done, total)`
+    reports progress (total 0 when unknown)."""
     tic = time.perf_counter()
+    source = src if isinstance(src, Source) else parse_source(str(src))
     opts = opts or AnnotateOptions()
-    reader = media.VideoReader(src)
+    if source.live:  # small batches: frames come out a fraction of a second after they go in
+        opts = replace(opts, batch=min(opts.batch, LIVE_BATCH))
+    limits = (limits or Limits()).validate()
+    reader = media.VideoReader(source, limits=limits)
+    total = min(filter(None, [reader.info.frames, limits.max_frames]), default=0)
     threads = cv2.getNumThreads(), torch.get_num_threads()
     # Decoding, tracking, labelling and encoding each have a thread; pools inside OpenCV and
     # torch on top of them spin more than they help on region-sized images and batches of a few
@@ -68,22 +95,28 @@ def annotate_video(src: Path, dst: Path, model=None, opts: AnnotateOptions | Non
     torch.set_num_threads(1)
     try:
         annotator = Annotator(model, opts, reader.info.fps, detector)
-        audio_from = src if opts.audio and _has_audio(src) else None
-        with atomic_path(dst) as tmp_video:
-            writer = media.VideoWriter(tmp_video, reader.info, audio_from)
-            rows = _annotate_frames(reader, annotator, writer, on_frame)
-        audio = writer.audio
+        audio_from = (source.path if opts.audio and not source.live and _has_audio(source.path)
+                      else None)
+        with contextlib.ExitStack() as stack:
+            writer = None
+            if dst is not None:
+                tmp_video = stack.enter_context(atomic_path(dst))
+                writer = media.VideoWriter(tmp_video, reader.info, audio_from)
+            outputs = [*([lambda done: writer.write(done.image)] if writer else []), *sinks]
+            rows = _annotate_frames(reader, annotator, outputs, writer,
+                                    on_frame and (lambda n: on_frame(n, total)))
+        audio = writer.audio if writer else "none"
     finally:
         cv2.setNumThreads(threads[0])
         torch.set_num_threads(threads[1])
         reader.close()
-    count = annotator.frames_seen
-    return AnnotateResult(src, dst, annotator.detector_name, count, reader.info.fps, rows,
-                          time.perf_counter() - tic, reader.decode_errors, audio)
+    return AnnotateResult(str(source), dst, annotator.detector_name, annotator.frames_seen,
+                          reader.info.fps, rows, time.perf_counter() - tic,
+                          reader.decode_errors, audio, reader.dropped, limits.stop.is_set())
 
 
-def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
-                     writer: media.VideoWriter, on_frame=None) -> list[FaceRow]:
+def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: list[Callable],
+                     writer: media.VideoWriter | None, on_frame=None) -> list[FaceRow]:
     """Track in this thread, label (classify, smooth, draw) in another, encode in a third:
     the detector and torch release the GIL, so the stages overlap on separate cores."""
     rows: list[FaceRow] = []
@@ -92,7 +125,8 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
     def emit(done: Future) -> None:
         for frame in done.result():
             rows.extend(frame.faces)
-            writer.write(frame.image)
+            for output in outputs:
+                output(frame)
 
     try:
         with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
@@ -103,14 +137,15 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
                 while pending and (pending[0].done() or len(pending) > 2):
                     emit(pending.popleft())
                 if on_frame:
-                    on_frame(count, reader.info.frames)
+                    on_frame(count)
             rest, batch = annotator.release(), annotator.opts.batch
             for lo in range(0, len(rest), batch):  # encode each batch while labelling the next
                 pending.append(labeller.submit(annotator.label, rest[lo:lo + batch]))
             while pending:
                 emit(pending.popleft())
     finally:
-        writer.close()
+        if writer:
+            writer.close()
     return rows
 
 

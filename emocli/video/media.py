@@ -7,6 +7,7 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
 from emocli.errors import EmocliError
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-              ".gif"}  # an animated GIF is a video; OpenCV's FFmpeg reads it frame by frame
-
-
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTS
+from emocli.video.sources import IMAGE_EXTS, VIDEO_EXTS, Limits, Source, is_image  # noqa: F401
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -56,25 +50,38 @@ _END = object()
 
 
 class VideoReader:
-    """Frames of a video, decoded ahead in a thread (OpenCV releases the GIL while it decodes),
-    upright (OpenCV applies phone rotation metadata); a frame that fails to decode mid-stream
-    is counted and skipped."""
+    """Frames of a video file, a camera or a stream, decoded ahead in a thread (OpenCV releases
+    the GIL while it decodes), upright (OpenCV applies phone rotation metadata). A frame of a
+    file that fails to decode mid-stream is counted and skipped; a real-time source that is read
+    slower than it runs drops its oldest frames (counted) rather than lag behind. Iteration ends
+    at the end of the source or when `limits` says so."""
 
-    def __init__(self, path: Path, ahead: int = 8):
-        self.path = path
-        self.cap = cv2.VideoCapture(str(path))
+    def __init__(self, source: Source | Path, ahead: int = 8, limits: Limits | None = None):
+        self.source = source if isinstance(source, Source) else Source(str(source), "file")
+        self.path = self.source.path
+        self.limits = limits or Limits()
+        logging = cv2.utils.logging
+        level = logging.getLogLevel()
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # a missing camera makes backends chatty
+        try:
+            self.cap = cv2.VideoCapture(self.source.capture)
+        finally:
+            logging.setLogLevel(level)
         if not self.cap.isOpened():
-            raise EmocliError(f"{path}: neither a video nor an image that OpenCV can read")
+            raise EmocliError(f"{self.source}: " + (
+                "neither a video nor an image that OpenCV can read" if not self.source.live
+                else "cannot be opened (no such camera, or the stream is not reachable)"))
         self.cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-        claimed = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        claimed = 0 if self.source.live else int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self._first = self._read()
         if self._first is None:
             self.cap.release()
-            raise EmocliError(f"{path}: the video has no frames that can be decoded")
+            raise EmocliError(f"{self.source}: the video has no frames that can be decoded")
         height, width = self._first.shape[:2]
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.info = VideoInfo(fps if 0 < fps < 1000 else 25.0, width, height, max(claimed, 0))
         self.decode_errors = 0
+        self.dropped = 0
         self._queue: queue.Queue = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode, daemon=True)
@@ -84,6 +91,21 @@ class VideoReader:
         ok, frame = self.cap.read()
         return frame if ok else None
 
+    def _put(self, frame: np.ndarray) -> None:
+        if not self.source.realtime:
+            self._queue.put(frame)
+            return
+        while True:
+            try:
+                self._queue.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
     def _decode(self) -> None:
         failures = 0
         try:
@@ -91,29 +113,41 @@ class VideoReader:
                 frame = self._read()
                 if frame is not None:
                     failures = 0
-                    self._queue.put(frame)
+                    self._put(frame)
                     continue
                 position = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
-                if position >= self.info.frames or failures >= 10:
-                    break
-                failures += 1  # a damaged frame inside the stream: carry on
+                if self.source.live or position >= self.info.frames or failures >= 10:
+                    break  # a live source that fails has ended (or hung up)
+                failures += 1  # a damaged frame inside the file: carry on
                 self.decode_errors += 1
         finally:
             self._queue.put(_END)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        yield self._first
-        while (frame := self._queue.get()) is not _END:
-            yield frame
+        started, count, frame = time.monotonic(), 0, self._first
+        while frame is not _END:
+            seconds = (time.monotonic() - started if self.source.live
+                       else count / self.info.fps)
+            if self.limits.reached(count, seconds):
+                return
+            if frame is not None:
+                count += 1
+                yield frame
+            try:  # a timeout, so that a stop is seen while a stream stalls
+                frame = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                frame = None
 
     def close(self) -> None:
         self._stop.set()
-        while self._thread.is_alive():  # unblock a decoder waiting on a full queue
-            try:
+        deadline = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            try:  # unblock a decoder waiting on a full queue
                 self._queue.get(timeout=0.05)
             except queue.Empty:
                 pass
-        self.cap.release()
+        if not self._thread.is_alive():  # a stream stalled inside read() keeps its capture
+            self.cap.release()
 
 
 @dataclass(frozen=True)
@@ -175,8 +209,9 @@ class VideoWriter:
                "-fps_mode", "passthrough", str(path)]
         self.path = path
         self.audio = "copied" if audio else "none"
+        # its own session: Ctrl-C at the terminal reaches emocli, which decides how the file ends
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE)
+                                      stderr=subprocess.PIPE, start_new_session=True)
         self._queue: queue.Queue = queue.Queue(maxsize=behind or frames_in(64 << 20, info))
         self._failed: str | None = None
         self._thread = threading.Thread(target=self._encode, daemon=True)

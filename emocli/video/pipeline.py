@@ -60,6 +60,12 @@ class FaceRow:
                 **{e: round(float(p), 4) for e, p in zip(EMOTIONS, self.proba)},
                 **{f"raw_{e}": round(float(p), 4) for e, p in zip(EMOTIONS, raw)}}
 
+    def json(self) -> dict:
+        """The face as a JSON object: track, box [x, y, w, h], label, confidence, scores."""
+        record = self.record()
+        return {"track": self.track, "box": [record[k] for k in "xywh"], "label": self.label,
+                "confidence": record["confidence"], "scores": {e: record[e] for e in EMOTIONS}}
+
 
 @dataclass
 class _State:
@@ -78,6 +84,11 @@ class AnnotatedFrame:
     time_s: float
     image: np.ndarray  # labelled in place
     faces: list[FaceRow]
+
+    def json(self) -> dict:
+        """`{"frame": 12, "time_s": 0.48, "faces": [...]}`, as each JSON line holds it."""
+        return {"frame": self.index, "time_s": round(self.time_s, 4),
+                "faces": [face.json() for face in self.faces]}
 
 
 @dataclass
