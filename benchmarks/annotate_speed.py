@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from media_truth import FACES, MEDIA  # noqa: E402
 
 from emocli.data.labels import EMOTIONS  # noqa: E402
-from emocli.engine.predict import load_model  # noqa: E402
+from emocli.predict.predictor import load_model  # noqa: E402
 from emocli.video.annotate import annotate_video  # noqa: E402
 from emocli.video.crops import face_crops  # noqa: E402
 from emocli.video.detectors import create_detector, resized, working_scale  # noqa: E402

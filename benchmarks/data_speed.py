@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from _common import FER_ZIP, median_seconds
+
 from emocli.data.dataset import Dataset
 from emocli.data.readers import read_source
 

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import FER_ZIP
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from _common import FER_ZIP
 from emocli.data.readers import read_source
-from emocli.engine.train import TrainConfig, Trainer
 from emocli.models import create_model
+from emocli.train.trainer import TrainConfig, Trainer
 
 
 def emocli_loop(data, cfg: TrainConfig, run_dir: Path, precision: str) -> float:

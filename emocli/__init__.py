@@ -3,34 +3,50 @@
     import emocli
     emocli.analyze("photo.jpg")   # [{"box": (x, y, w, h), "label": "happy", ...}]
 
-The names below load on first use, so that `import emocli` (and the CLI's --help) stays light.
+The public API is the names below and those of the subpackages `emocli.data`, `emocli.models`,
+`emocli.train`, `emocli.predict` and `emocli.video`; the command line uses nothing else. Every
+name loads on first use, so that `import emocli` (and the CLI's --help) stays light.
 """
 
-from importlib import import_module
+from emocli._lazy import lazy_names
 
 __version__ = "0.1.0"
 
-_API = {
+__getattr__, _NAMES = lazy_names(__name__, {
+    # faces in an image, video frame by frame, files and streams
     "analyze": "emocli.api",
-    "load_model": "emocli.engine.predict",
     "Annotator": "emocli.video.pipeline",
-    "AnnotateOptions": "emocli.video.pipeline",
+    "AnnotateOptions": "emocli.video.options",
     "annotate_video": "emocli.video.annotate",
     "annotate_image": "emocli.video.annotate",
-    "Limits": "emocli.video.sources",
     "parse_source": "emocli.video.sources",
+    "Limits": "emocli.video.sources",
     "JsonLines": "emocli.video.sinks",
     "create_detector": "emocli.video.detectors",
     "list_detectors": "emocli.video.detectors",
+    # data, training, sweeps, evaluation, models
     "EMOTIONS": "emocli.data.labels",
+    "import_dataset": "emocli.data.store",
+    "load_dataset": "emocli.data.store",
+    "TrainConfig": "emocli.train.config",
+    "fit": "emocli.train.trainer",
+    "expand_grid": "emocli.train.sweep",
+    "run_sweep": "emocli.train.sweep",
+    "load_model": "emocli.predict.predictor",
+    "evaluate": "emocli.predict.evaluation",
+    "list_models": "emocli.models.factory",
+    "create_model": "emocli.models.factory",
+    "register_model": "emocli.models.factory",
+    "export_checkpoint": "emocli.models.checkpoint",
+    # errors, and the rules every command's outputs follow
     "EmocliError": "emocli.errors",
-}
-__all__ = ["__version__", *_API]
-
-
-def __getattr__(name: str):
-    if name in _API:
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'emocli' has no attribute {name!r}")
+    "OptionError": "emocli.errors",
+    "JobFailed": "emocli.errors",
+    "Interrupted": "emocli.errors",
+    "Output": "emocli.outputs",
+    "check_outputs": "emocli.outputs",
+    "atomic_path": "emocli.fileio",
+    "write_csv": "emocli.fileio",
+    "next_run_dir": "emocli.runs",
+})
+__all__ = ["__version__", *_NAMES]

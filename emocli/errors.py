@@ -7,6 +7,22 @@ class EmocliError(Exception):
     exit_code = 2
 
 
+class OptionError(EmocliError):
+    """A bad setting, named as the library calls it (`batch_size`, `tracker.max_coast`); the
+    command line shows its own flag for it (`--batch-size`, `--max-coast`)."""
+
+    def __init__(self, names: str | tuple[str, ...], problem: str):
+        self.names = (names,) if isinstance(names, str) else tuple(names)
+        self.problem = problem
+        super().__init__(self.spelled(str))
+
+    def spelled(self, spell) -> str:
+        """The message with each name written by `spell` (e.g. as a command-line flag)."""
+        names = [spell(n) for n in self.names]
+        joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return f"{joined} {self.problem}"
+
+
 class JobFailed(EmocliError):
     """The input was fine but the job could not be done: exit code 1."""
 

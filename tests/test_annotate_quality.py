@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from media_truth import CLIPS, FACES, MEDIA, PHOTOS, right_share
 
-from emocli.engine.predict import load_model
+from emocli.predict.predictor import load_model
 from emocli.video.annotate import annotate_image, annotate_video
 from emocli.video.crops import face_crops
 from emocli.video.detectors import create_detector, list_detectors

@@ -1,11 +1,11 @@
 """The CLI conventions: version, help, exit codes, JSON purity, completions."""
 
+import ast
 import os
 import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, run
 
 from emocli import __version__
@@ -168,3 +168,25 @@ def test_no_color_on_a_terminal_prints_no_ansi_codes(tmp_path):
     assert b"\x1b[" in on_a_terminal(no_color=False)
     plain = on_a_terminal(no_color=True)
     assert b"table" in plain and b"\x1b[" not in plain
+
+
+PUBLIC = ("emocli", "emocli.data", "emocli.models", "emocli.train", "emocli.predict",
+          "emocli.video")
+
+
+def test_the_cli_uses_only_the_public_api():
+    """`emocli/cli/` imports the public API (the names the packages export) and its own modules
+    only: anything the command line can do, Python code can do the same way."""
+    import importlib
+
+    for path in sorted((ROOT / "emocli" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("emocli") for a in node.names), path.name
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                    "emocli") or node.module.startswith("emocli.cli"):
+                continue
+            assert node.module in PUBLIC, f"{path.name} imports {node.module}"
+            exported = importlib.import_module(node.module).__all__
+            for alias in node.names:
+                assert alias.name in exported, f"{path.name}: {node.module}.{alias.name}"

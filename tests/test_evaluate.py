@@ -10,13 +10,24 @@ import pandas as pd
 import pytest
 import torch
 from conftest import run
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+)
 
 from emocli.data.labels import EMOTIONS
 from emocli.data.store import load_dataset
-from emocli.engine.predict import (BUNDLED, DEFAULT_MODEL, Ensemble, Predictor, bundled_model_path,
-                                   load_model)
 from emocli.errors import EmocliError
+from emocli.predict.predictor import (
+    BUNDLED,
+    DEFAULT_MODEL,
+    Ensemble,
+    Predictor,
+    bundled_model_path,
+    load_model,
+)
 
 
 def test_numbers_equal_sklearn_on_the_csv(tiny_model, small_cache, tmp_path):
@@ -211,7 +222,7 @@ def test_bundled_weights_fit_the_package_budget():
 
 
 def test_export_makes_a_bundled_size_checkpoint(tiny_run, tmp_path, fer):
-    from emocli.engine.checkpoint import export_checkpoint, load_checkpoint
+    from emocli.models.checkpoint import export_checkpoint, load_checkpoint
 
     last = tiny_run / "weights" / "last.pt"
     out = tmp_path / "shipped.pt"

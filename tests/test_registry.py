@@ -1,12 +1,16 @@
 """The registry: every entry builds and runs; names, duplicates, plugins, --list."""
 
+import types
+
 import pytest
 import torch
 from conftest import run
 
-from emocli import models, optim
+from emocli import models
+from emocli import train as optim
 from emocli.errors import EmocliError
 from emocli.models import registry
+from emocli.video.detectors import DETECTORS
 
 
 @pytest.mark.parametrize("name", models.list_models())
@@ -55,22 +59,54 @@ def test_duplicate_name_is_an_error():
         models.register_model(lambda num_classes=7: None, name="cnn")
 
 
-def test_entry_point_plugins_register(monkeypatch):
-    class EP:
-        name = "plugin_net"
+def fresh(monkeypatch, reg, entry_points):
+    """`reg` as if nothing had been looked up yet, with these entry points installed."""
+    monkeypatch.setattr(registry, "entry_points", lambda group: entry_points)
+    monkeypatch.setattr(reg, "_entries", dict(reg._entries))
+    monkeypatch.setattr(reg, "_loaded", False)
 
-        def load(self):
-            def plugin_net(num_classes: int = 7, width: int = 4) -> torch.nn.Module:
-                """A third-party network."""
-                return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48 * 48, num_classes))
-            return plugin_net
 
-    monkeypatch.setattr(registry, "entry_points", lambda group: [EP()])
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
-    monkeypatch.setattr(registry, "_ARCHS", dict(registry._ARCHS))
-    assert "plugin_net" in models.list_models()
+class EP:
+    def __init__(self, name, load):
+        self.name, self.load = name, load
+
+
+def test_an_architecture_plugin_is_an_entry_point_to_a_function(monkeypatch):
+    def plugin_net(num_classes: int = 7, width: int = 4) -> torch.nn.Module:
+        """A third-party network."""
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48 * 48, num_classes))
+
+    def broken():
+        raise ImportError("its own bug")
+
+    fresh(monkeypatch, models.ARCHITECTURES, [EP("plugin_net", lambda: plugin_net),
+                                              EP("broken_net", broken)])
+    assert "plugin_net" in models.list_models() and "broken_net" not in models.list_models()
     assert models.get_spec("plugin_net").description == "A third-party network."
     assert models.create_model("plugin_net")(torch.zeros(1, 1, 48, 48)).shape == (1, 7)
+
+
+def test_an_optimizer_plugin_is_a_module_that_registers_itself(monkeypatch):
+    def load():
+        optim.register_optimizer("sgd_plain", ("weight_decay",), 0.05, "SGD, no momentum")(
+            lambda params, lr, weight_decay=0.0, **_: torch.optim.SGD(params, lr=lr))
+        return types.ModuleType("emocli_plugin")
+
+    fresh(monkeypatch, optim.OPTIMIZERS, [EP("sgd_plain", load)])
+    assert "sgd_plain" in optim.list_optimizers()
+    opt = optim.create_optimizer("sgd_plain", torch.nn.Linear(2, 2).parameters(), 0.05)
+    assert isinstance(opt, torch.optim.SGD)
+
+
+@pytest.mark.parametrize("reg", [models.ARCHITECTURES, optim.OPTIMIZERS, optim.SCHEDULES,
+                                 DETECTORS], ids=lambda r: r.kind)
+def test_every_registry_refuses_duplicates_and_names_the_choices(reg):
+    first = reg.names()[0]
+    with pytest.raises(ValueError, match=f"a {reg.kind} named '{first}' is already registered"):
+        reg.add(first, reg.get(first))
+    with pytest.raises(EmocliError, match=f"unknown {reg.kind} 'nope': choose from "
+                                          f"{', '.join(reg.names())}"):
+        reg.get("nope")
 
 
 @pytest.mark.parametrize("name", optim.list_optimizers())
@@ -108,22 +144,15 @@ def test_list_tables():
 
 def test_plain_name_lists_match_the_registries():
     """Completion and help read these lists without torch; they must not drift."""
-    from emocli.engine.predict import TTA as PREDICT_TTA
-    from emocli.models import list_models
-    from emocli.models.bundled import TTA
-    from emocli.models.names import (
-        ARCHITECTURES,
-        OPTIMIZERS,
-        SCHEDULES,
-        architecture_names,
-    )
-    from emocli.optim import list_optimizers, list_schedules
-    from emocli.video.detectors import list_detectors
-    from emocli.video.options import DETECTORS
+    from emocli.models import TTA, list_models, registered_names
+    from emocli.models.names import BUILTIN_NAMES
+    from emocli.predict.predictor import TTA as PREDICT_TTA
+    from emocli.train import list_optimizers, list_schedules
+    from emocli.video import DETECTORS, list_detectors
 
-    assert set(list_models()) == set(architecture_names())  # built-ins and plugins
-    assert set(ARCHITECTURES) <= set(list_models())
-    assert sorted(OPTIMIZERS) == sorted(list_optimizers())
-    assert sorted(SCHEDULES) == sorted(list_schedules())
-    assert list(DETECTORS) == ["auto", *list_detectors()]
+    assert registered_names("architecture") == list_models()  # built-ins and plugins
+    assert registered_names("optimizer") == list_optimizers()
+    assert registered_names("schedule") == list_schedules()
+    assert registered_names("detector") == sorted(list_detectors())
+    assert list(DETECTORS) == ["auto", *list_detectors()] == ["auto", *BUILTIN_NAMES["detector"]]
     assert TTA is PREDICT_TTA

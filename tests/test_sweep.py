@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from conftest import run
 
-from emocli.engine import sweep as sw
-from emocli.engine.train import TrainConfig
+from emocli.train import sweep as sw
+from emocli.train.trainer import TrainConfig
 
 SMALL = ["--optim", "sgd", "--layers", "2x2,3x2", "--lr", "0.05", "--epochs", "1,2",
          "--subset", "350"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import run
 
-from emocli.engine.checkpoint import load_checkpoint
+from emocli.models.checkpoint import load_checkpoint
 
 QUICK = ["--arch", "cnn", "--conv", "2", "--fc", "2", "--optim", "sgd", "--lr", "0.02",
          "--schedule", "onecycle", "--batch-size", "64", "--seed", "3"]

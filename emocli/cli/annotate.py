@@ -12,30 +12,26 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from emocli import EmocliError, JobFailed, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import err, note, out, print_json, warn
-from emocli.errors import EmocliError, JobFailed
-from emocli.models.bundled import BUNDLED, DEFAULT_MODEL
-from emocli.outputs import Output, check_outputs
-from emocli.video.options import (
+from emocli.models import BUNDLED, DEFAULT_MODEL
+from emocli.video import (
     DETECTORS,
-    AnnotateOptions,
-    SmoothingConfig,
-    TrackerConfig,
-)
-from emocli.video.sources import (
     IMAGE_EXTS,
     MEDIA_EXTS,
+    AnnotateOptions,
     Limits,
+    SmoothingConfig,
     Source,
+    TrackerConfig,
     is_image,
     parse_source,
 )
 
 if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a command runs
-    from emocli.engine.predict import Model
-    from emocli.video.annotate import AnnotateResult
-    from emocli.video.detectors import Detector
+    from emocli.predict import Ensemble, Predictor
+    from emocli.video import AnnotateResult, Detector
 
 _OPTS = AnnotateOptions()  # the defaults live in the library; the options show them
 
@@ -43,10 +39,10 @@ MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the b
               f"averaged); default: {DEFAULT_MODEL}.")
 
 
-def _run_one(src: Source, dst: Path | None, predictor: Model, opts: AnnotateOptions,
+def _run_one(src: Source, dst: Path | None, predictor: Predictor | Ensemble, opts: AnnotateOptions,
              detector: Detector, limits: Limits, sinks: list) -> AnnotateResult:
     from emocli.cli.progress import make_progress
-    from emocli.video.annotate import annotate_image, annotate_video
+    from emocli.video import annotate_image, annotate_video
 
     if src.kind == "file" and is_image(src.path):
         return annotate_image(src.path, dst, predictor, opts, detector, sinks=sinks)
@@ -65,7 +61,7 @@ def _run_one(src: Source, dst: Path | None, predictor: Model, opts: AnnotateOpti
 
 def _output_name(path: Path) -> str:
     """The labelled copy's file name: the input's, with a suffix that can be written."""
-    from emocli.video.media import WRITABLE_VIDEO_EXTS
+    from emocli.video import WRITABLE_VIDEO_EXTS
 
     if is_image(path) or path.suffix.lower() in WRITABLE_VIDEO_EXTS:
         return path.name
@@ -111,7 +107,7 @@ def _ctrl_c_stops(stop: threading.Event):
 def _jsonl_sink(target: str | None, stop: threading.Event):
     """The JSON Lines sink: stdout for `-` (live), else a file written beside its name and
     renamed into place when the run ends."""
-    from emocli.video.sinks import JsonLines
+    from emocli.video import JsonLines
 
     if target is None:
         yield None
@@ -121,7 +117,7 @@ def _jsonl_sink(target: str | None, stop: threading.Event):
         if sink.closed:  # the reader went away: nothing more can reach it, quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     else:
-        from emocli.fileio import atomic_path
+        from emocli import atomic_path
 
         with atomic_path(target) as tmp, open(tmp, "w") as stream:
             yield JsonLines(stream, stop)
@@ -130,8 +126,8 @@ def _jsonl_sink(target: str | None, stop: threading.Event):
 def _write_csv(results: list[AnnotateResult], path: Path) -> None:
     import pandas as pd
 
-    from emocli.fileio import write_csv
-    from emocli.video.pipeline import FaceRow
+    from emocli import write_csv
+    from emocli.video import FaceRow
 
     records = [{"input": str(r.input), **row.record()} for r in results for row in r.rows]
     frame = pd.DataFrame.from_records(records, columns=["input", *FaceRow.COLUMNS])
@@ -219,7 +215,7 @@ def annotate(
         raise EmocliError("--no-video writes no labelled copy: leave out -o/--output")
     run_dir = None
     if output is None:  # runs/annotate/<name>[N]/: the labelled copy and faces.csv
-        from emocli.engine.runs import next_run_dir
+        from emocli import next_run_dir
 
         run_dir = next_run_dir("annotate", src.name)
         csv = csv or run_dir / "faces.csv"
@@ -231,8 +227,9 @@ def annotate(
                    model if model and Path(model).exists() else None, detector_model],
                   [output and _main_output(src, output), csv and Output(csv, "file", (".csv",)),
                    plot and Output(plot, "file", (".png",)), jsonl_file and Output(jsonl_file)])
-    opts = AnnotateOptions(detector, detector_model, min_face, detect_every, refine,
-                           classify_every, margin=margin, level=level,
+    opts = AnnotateOptions(detector=detector, detector_model=detector_model, min_face=min_face,
+                           detect_every=detect_every, refine=refine,
+                           classify_every=classify_every, margin=margin, level=level,
                            tracker=TrackerConfig(min_hits=min_hits, max_coast=max_coast),
                            smoothing=SmoothingConfig(smooth_time, hysteresis),
                            audio=not no_audio).validate()
@@ -240,11 +237,11 @@ def annotate(
     pairs = _inputs(src, output, recursive)
     window = None
     if show:
-        from emocli.video.sinks import Window
+        from emocli.video import Window
 
         window = Window(f"emocli: {src.name}", limits.stop)
-    from emocli.engine.predict import load_model
-    from emocli.video.detectors import create_detector
+    from emocli.predict import load_model
+    from emocli.video import create_detector
 
     face_detector = create_detector(detector, detector_model)
     predictor = load_model(model)
@@ -278,7 +275,7 @@ def annotate(
     if csv is not None:
         _write_csv(results, csv)
     if plot is not None:
-        from emocli.plots import timeline_plot
+        from emocli.video import timeline_plot
 
         timeline_plot([row.record() for r in results for row in r.rows], plot)
     if lines is not None and lines.closed:
@@ -292,7 +289,7 @@ def annotate(
 
 
 def _main_output(src: Source, output: Path) -> Output:
-    from emocli.video.media import WRITABLE_VIDEO_EXTS
+    from emocli.video import WRITABLE_VIDEO_EXTS
 
     if src.kind == "folder":
         return Output(output, "folder")

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from emocli.models.bundled import BUNDLED, TTA
-from emocli.models.names import OPTIMIZERS, SCHEDULES, architecture_names
-from emocli.video.options import DETECTORS
+from emocli.models import BUNDLED, TTA, registered_names
 
 
 def _starting(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
     return lambda incomplete: [v for v in values() if v.startswith(incomplete)]
 
 
-architectures = _starting(architecture_names)
-optimizers = _starting(lambda: OPTIMIZERS)
-schedules = _starting(lambda: SCHEDULES)
-detectors = _starting(lambda: DETECTORS)
+architectures = _starting(lambda: registered_names("architecture"))
+optimizers = _starting(lambda: registered_names("optimizer"))
+schedules = _starting(lambda: registered_names("schedule"))
+detectors = _starting(lambda: ["auto", *registered_names("detector")])
 bundled_models = _starting(lambda: BUNDLED)
 tta_modes = _starting(lambda: TTA)

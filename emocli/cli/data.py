@@ -8,10 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from emocli import EMOTIONS, Output, check_outputs
 from emocli.cli.errors import ErrorMappingGroup
 from emocli.cli.output import note, out, print_json, warn
-from emocli.data.labels import EMOTIONS
-from emocli.outputs import Output, check_outputs
 
 app = typer.Typer(cls=ErrorMappingGroup, no_args_is_help=True,
                   help="Import FER2013 in any common layout and inspect it.")
@@ -41,7 +40,7 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Read a FER2013 source, cache it compactly and make it the default dataset."""
-    from emocli.data.store import import_dataset
+    from emocli.data import import_dataset
 
     data, path = import_dataset(source, val_fraction, seed)
     _report_conversions(data.report)
@@ -80,13 +79,13 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Show images per class per split, the shares and the imbalance ratio."""
-    from emocli.data.store import load_dataset
+    from emocli.data import load_dataset
 
     check_outputs([source], [plot and Output(plot, "folder")])
     data = load_dataset(source, val_fraction)
     _report_conversions(data.report)
     if plot is not None:
-        from emocli.plots import write_dataset_plots  # matplotlib only when asked
+        from emocli.data import write_dataset_plots  # matplotlib only when asked
 
         for path in write_dataset_plots(data, plot):
             note(f"wrote {path}")

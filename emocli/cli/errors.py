@@ -8,10 +8,19 @@ import sys
 import typer
 from typer.core import TyperGroup
 
+from emocli import EmocliError, OptionError
 from emocli.cli.output import error_line
-from emocli.errors import EmocliError
 
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130  # EmocliError subclasses carry their own codes
+
+# library settings whose flag is not simply `--` + the name with dashes
+_FLAGS = {"tracker.min_hits": "--min-hits", "tracker.max_coast": "--max-coast",
+          "smoothing.tau": "--smooth-time", "smoothing.margin": "--hysteresis"}
+
+
+def flag(name: str) -> str:
+    """The command-line flag for a library setting's name."""
+    return _FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
 def debug() -> bool:
@@ -45,7 +54,7 @@ class ErrorMappingGroup(TyperGroup):
         except EmocliError as exc:
             if debug():
                 raise
-            error_line(str(exc))
+            error_line(exc.spelled(flag) if isinstance(exc, OptionError) else str(exc))
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:
             # The reader went away (`emocli ... | head`): stop quietly; stdout

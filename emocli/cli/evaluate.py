@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from emocli import EMOTIONS, EmocliError, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
-from emocli.data.labels import EMOTIONS
-from emocli.errors import EmocliError
-from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA
-from emocli.outputs import Output, check_outputs
+from emocli.models import BUNDLED, DEFAULT_MODEL, TTA
 
 if TYPE_CHECKING:  # torch and scikit-learn load only when a command runs
-    from emocli.engine.evaluate import Evaluation
+    from emocli.predict import Evaluation
 
 DATA_HELP = "Dataset: a FER2013 source or cache; default: the imported one."
 
@@ -74,10 +72,8 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Print the per-class report (sklearn) and the confusion matrix of a model."""
-    from emocli.data.store import load_dataset
-    from emocli.engine.evaluate import default_split, ensemble, evaluate
-    from emocli.engine.predict import load_model
-    from emocli.fileio import write_csv
+    from emocli import load_dataset, write_csv
+    from emocli.predict import default_split, ensemble, evaluate, load_model
 
     check_outputs([*(m for m in models or [] if Path(m).exists()), data],
                   [csv and Output(csv, "file", (".csv",)), plot and Output(plot, "file", (".png",))])
@@ -93,7 +89,7 @@ def evaluate_command(
     if csv is not None:
         write_csv(csv, main.predictions(), float_format="%.6f")
     if plot is not None:
-        from emocli.plots import confusion_plot  # matplotlib only when asked
+        from emocli.predict import confusion_plot  # matplotlib only when asked
 
         confusion_plot(main.report()["confusion"], f"{Path(main.model).name} on {split}", plot)
     if as_json:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
+from emocli import EmocliError
 from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
-from emocli.errors import EmocliError
-
-if TYPE_CHECKING:  # torch loads only when a command runs
-    from emocli.engine import sweep as sw
+from emocli.train import TrainConfig
 
 
 def _floats(spec: str, name: str) -> list[float]:
@@ -82,38 +79,24 @@ def sweep(
 ) -> None:
     """Train a grid of configurations; resumable (sweep.db), with early stops and a table."""
     from emocli.cli.progress import make_progress
-    from emocli.data.store import dataset_path, load_dataset
-    from emocli.engine import sweep as sw
-    from emocli.engine.train import TrainConfig
-    from emocli.fileio import write_csv
+    from emocli.train import default_sweep_dir, expand_grid, parse_layers, run_sweep
 
-    if jobs < 1 or patience < 1:
-        raise EmocliError("--jobs and --patience must be at least 1")
-    if backend not in sw.BACKENDS:  # before the sweep folder is made or anything is timed
-        raise EmocliError(f"--backend must be {' or '.join(sw.BACKENDS)}, got {backend!r}")
     base = TrainConfig(optim="sgd", schedule=schedule, batch_size=batch_size, seed=seed,
                        subset=subset, augment=augment, label_smoothing=0.0, data=data)
-    trials = sw.expand_grid(base, arch or ["cnn"], sw.parse_layers(layers),
-                            [o.strip() for o in optim_names.split(",") if o.strip()],
-                            _floats(lr, "--lr"), _ints(epochs, "--epochs"))
-    if not trials:
-        raise EmocliError("the grid is empty")
-    sweep_dir = output or Path("runs/sweep") / ("sweep-" + hashlib.sha256(
-        "".join(t.key for t in trials).encode()).hexdigest()[:8])
-    dataset = load_dataset(data, base.val_fraction, seed)
-    db = sw.ResultsDB(sweep_dir / "sweep.db")
-    try:
-        plan = sw.plan(trials, sweep_dir, db)
-        _announce(plan, dataset, sweep_dir)
-        progress = make_progress("status")
-        with progress:
-            task = progress.add_task("sweep runs", total=len(plan.jobs), status="")
-            sw.execute(plan, dataset, db, jobs, backend, address, patience, dataset_path(data),
-                       on_done=lambda job: progress.advance(task))
-        frame = sw.results_frame(trials, db)
-    finally:
-        db.close()
-    write_csv(sweep_dir / "results.csv", frame)
+    trials = expand_grid(base, arch or ["cnn"], parse_layers(layers),
+                         [o.strip() for o in optim_names.split(",") if o.strip()],
+                         _floats(lr, "--lr"), _ints(epochs, "--epochs"))
+    sweep_dir = output or default_sweep_dir(trials)
+    progress = make_progress("status")
+
+    def on_plan(plan, dataset, folder: Path) -> None:
+        _announce(plan, dataset, folder)
+        progress.add_task("sweep runs", total=len(plan.jobs), status="")
+
+    with progress:
+        frame = run_sweep(trials, sweep_dir, data, jobs=jobs, backend=backend, address=address,
+                          patience=patience, on_plan=on_plan,
+                          on_done=lambda job: progress.advance(progress.task_ids[0]))
     if as_json:
         print_json(frame.to_dict(orient="records"))
     else:
@@ -122,14 +105,14 @@ def sweep(
                   highlight=False)
 
 
-def _announce(plan: sw.SweepPlan, dataset, sweep_dir: Path) -> None:
-    from emocli.engine import sweep as sw
+def _announce(plan, dataset, sweep_dir: Path) -> None:
+    from emocli.train import probe_seconds_per_epoch
 
     head = f"{len(plan.trials)} trials, {plan.skipped} already done"
     if not plan.jobs:
         note(f"{head}: nothing to run")
         return
-    per_epoch = sw.probe_seconds_per_epoch(plan.jobs[0].config, dataset, sweep_dir)
+    per_epoch = probe_seconds_per_epoch(plan.jobs[0].config, dataset, sweep_dir)
     note(f"{head}; {len(plan.trials) - plan.skipped} to run in {len(plan.jobs)} training runs "
          f"sharing epoch budgets: {plan.epochs_shared} epochs instead of "
          f"{plan.epochs_separate}; estimated {_duration(per_epoch * plan.epochs_shared)} at most "

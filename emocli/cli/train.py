@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from emocli import EmocliError, Interrupted, next_run_dir
 from emocli.cli import complete
 from emocli.cli.output import out, print_json
-from emocli.errors import EmocliError, Interrupted
-from emocli.outputs import Output, check_outputs
+from emocli.train import TrainConfig
+
+_CFG = TrainConfig()  # the defaults live in the library; the options show them
 
 DATA_HELP = "Dataset: a FER2013 source (CSV, .zip, folder) or an emocli cache; default: the imported one."
 
@@ -27,9 +29,10 @@ def parse_arch_args(pairs: list[str]) -> dict[str, str]:
 
 
 def registry_document() -> dict:
-    from emocli import models, optim
+    from emocli.models import describe
+    from emocli.train import describe_optimizers
 
-    return {"architectures": models.describe(), **optim.describe()}
+    return {"architectures": describe(), **describe_optimizers()}
 
 
 def show_registry(as_json: bool) -> None:
@@ -78,39 +81,45 @@ def train(
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     arch: Annotated[str, typer.Option(
         help="Architecture from the registry (see --list).",
-        autocompletion=complete.architectures)] = "vgg",
+        autocompletion=complete.architectures)] = _CFG.arch,
     conv: Annotated[Optional[int], typer.Option(help="cnn: number of conv blocks (1-5).")] = None,
     fc: Annotated[Optional[int], typer.Option(help="cnn/vgg: number of FC layers (1-5).")] = None,
     arch_arg: Annotated[Optional[list[str]], typer.Option(
         "--arch-arg", help="Another architecture parameter, KEY=VALUE (repeatable).")] = None,
     optim_name: Annotated[str, typer.Option(
-        "--optim", help="Optimizer (see --list).", autocompletion=complete.optimizers)] = "sgd",
+        "--optim", help="Optimizer (see --list).",
+        autocompletion=complete.optimizers)] = _CFG.optim,
     lr: Annotated[Optional[float], typer.Option(
         help="Learning rate (peak LR for onecycle); default: the optimizer's.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
     schedule: Annotated[str, typer.Option(
-        help="LR schedule (see --list).", autocompletion=complete.schedules)] = "onecycle",
-    epochs: Annotated[int, typer.Option(help="Number of epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed repeats a CPU run.")] = 0,
+        help="LR schedule (see --list).", autocompletion=complete.schedules)] = _CFG.schedule,
+    epochs: Annotated[int, typer.Option(help="Number of epochs.")] = _CFG.epochs,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = _CFG.batch_size,
+    seed: Annotated[int, typer.Option(
+        help="Seed: the same seed repeats a CPU run.")] = _CFG.seed,
     subset: Annotated[Optional[int], typer.Option(
         help="Train on a stratified subset of N training images (quick runs).")] = None,
     augment: Annotated[bool, typer.Option(
-        help="Batched flip, affine and random erasing.")] = True,
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing, 0-1.")] = 0.1,
+        help="Batched flip, affine and random erasing.")] = _CFG.augment,
+    label_smoothing: Annotated[float, typer.Option(
+        help="Label smoothing, 0-1.")] = _CFG.label_smoothing,
     balance: Annotated[str, typer.Option(
-        help="Class imbalance: none, weights (weighted loss) or sampler (balanced).")] = "none",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        help="Class imbalance: none, weights (weighted loss) or sampler (balanced).")] = (
+            _CFG.balance),
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = _CFG.device,
     precision: Annotated[str, typer.Option(
         help="auto (bf16 where the CPU or GPU computes it natively), fp32 or bf16: "
-             "bf16 mixed precision, loss and optimizer state in float32.")] = "auto",
+             "bf16 mixed precision, loss and optimizer state in float32.")] = _CFG.precision,
     ema: Annotated[float, typer.Option(
         help="Keep, validate and save an exponential moving average of the weights with this "
-             "decay per step, e.g. 0.999 (0: off).")] = 0.0,
+             "decay per step, e.g. 0.999 (0: off).")] = _CFG.ema,
     mixup: Annotated[float, typer.Option(
-        help="Mixup: blend image pairs with Beta(alpha, alpha) weights, e.g. 0.2 (0: off).")] = 0.0,
+        help="Mixup: blend image pairs with Beta(alpha, alpha) weights, e.g. 0.2 (0: off).")] = (
+            _CFG.mixup),
     val_fraction: Annotated[float, typer.Option(
-        help="Share of train carved out as val when the data has no val split.")] = 0.1,
+        help="Share of train carved out as val when the data has no val split.")] = (
+            _CFG.val_fraction),
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Run directory (default: runs/train/exp, exp2, ...).")] = None,
     init_from: Annotated[Optional[Path], typer.Option(
@@ -123,16 +132,14 @@ def train(
 ) -> None:
     """Train a network; writes config.json, metrics.csv and weights/{best,last}.pt."""
     from emocli.cli.progress import RichReporter
-    from emocli.data.store import load_dataset
-    from emocli.engine.runs import next_run_dir
-    from emocli.engine.train import TrainConfig, Trainer, load_run_config
+    from emocli.train import fit
 
     if list_registry:
         show_registry(as_json)
         return
+    cfg = None
     if resume is not None:
         _only_resume(ctx)
-        cfg = load_run_config(resume).validate()
         run_dir = resume
     else:
         arch_args = {"conv": conv, "fc": fc, **parse_arch_args(arch_arg or [])}
@@ -141,14 +148,10 @@ def train(
                           batch_size=batch_size, seed=seed, subset=subset, augment=augment,
                           label_smoothing=label_smoothing, balance=balance, device=device,
                           data=data, val_fraction=val_fraction, precision=precision, ema=ema,
-                          mixup=mixup,
-                          init_from=str(init_from) if init_from else None).validate()
+                          mixup=mixup, init_from=str(init_from) if init_from else None)
         run_dir = output or next_run_dir("train")
-        check_outputs([data, init_from], [Output(run_dir, "folder")])
-    dataset = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
-    trainer = Trainer(cfg, dataset, run_dir, RichReporter())
     try:
-        result = trainer.run(resume=resume is not None)
+        result = fit(cfg, run_dir, resume=resume, reporter=RichReporter())
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; continue with: emocli train --resume {run_dir}") from None
     weights = run_dir / "weights"

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from emocli.data.dataset import Dataset
 from emocli.data.labels import SPLITS
 from emocli.data.readers import read_source
-from emocli.errors import EmocliError
+from emocli.errors import EmocliError, OptionError
 from emocli.home import home, read_settings, update_settings
 from emocli.outputs import Output, check_outputs
 
@@ -22,10 +22,10 @@ def dataset_path(source: str | Path | None = None) -> str:
         return str(source)
     default = read_settings().get("default_dataset")
     if not default:
-        raise EmocliError("no dataset: run `emocli data import SOURCE` first, or pass --data")
+        raise OptionError("data", "not given, and no default dataset has been imported (emocli data import SOURCE)")
     if not Path(default).exists():
-        raise EmocliError(f"the default dataset {default} is gone: run `emocli data import "
-                          "SOURCE` again, or pass --data")
+        raise OptionError("data", f"not given, and the default dataset {default} is gone "
+                          "(emocli data import SOURCE)")
     return default
 
 
@@ -40,7 +40,7 @@ def load_dataset(source: str | Path | None = None, val_fraction: float = 0.1,
 def with_val_split(data: Dataset, val_fraction: float, seed: int) -> Dataset:
     """Carve a stratified, seeded val split out of train when the source has none."""
     if not 0 <= val_fraction < 1:
-        raise EmocliError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        raise OptionError("val_fraction", f"must be in [0, 1), got {val_fraction}")
     if data.has_split("val") or not data.has_split("train") or val_fraction == 0:
         return data
     train_idx = np.flatnonzero(data.splits == SPLITS.index("train"))

@@ -1,20 +1,24 @@
-"""Architectures, registered by name; the built-ins register on first use of the registry.
+"""Models: the generic registry, the architectures registered in it, checkpoints, and the
+bundled weights with their metadata. Public names load on first use (no torch until then)."""
 
-Lazy, so that light modules of this package (`bundled`, `precision`) load without torch."""
+from emocli._lazy import lazy_names
 
-from importlib import import_module
-
-_REGISTRY = ("create_model", "describe", "get_spec", "list_models", "register_model",
-             "resolve_args")
-_BUILTINS = ("cnn", "resnet", "vgg", "xception")
-__all__ = list(_REGISTRY)
-
-
-def __getattr__(name: str):
-    if name in _REGISTRY:
-        for module in _BUILTINS:  # registration side effects
-            import_module(f"emocli.models.{module}")
-        value = getattr(import_module("emocli.models.registry"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'emocli.models' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, {
+    "Registry": "emocli.models.registry",
+    "registered_names": "emocli.models.names",
+    "PLUGIN_GROUPS": "emocli.models.names",
+    "ARCHITECTURES": "emocli.models.factory",
+    "register_model": "emocli.models.factory",
+    "create_model": "emocli.models.factory",
+    "list_models": "emocli.models.factory",
+    "get_spec": "emocli.models.factory",
+    "resolve_args": "emocli.models.factory",
+    "describe": "emocli.models.factory",
+    "load_checkpoint": "emocli.models.checkpoint",
+    "save_checkpoint": "emocli.models.checkpoint",
+    "export_checkpoint": "emocli.models.checkpoint",
+    "BUNDLED": "emocli.models.bundled",
+    "DEFAULT_MODEL": "emocli.models.bundled",
+    "TTA": "emocli.models.bundled",
+    "bundled_model_path": "emocli.models.bundled",
+})

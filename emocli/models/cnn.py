@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from emocli.models.registry import register_model
+from emocli.models.factory import register_model
 
 INPUT = 48
 

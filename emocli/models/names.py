@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-ENTRY_POINT_GROUP = "emocli.architectures"  # third-party architectures register here
-ARCHITECTURES = ("cnn", "mini_xception", "resnet", "vgg")
-OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+# third-party packages add entries through these entry point groups
+PLUGIN_GROUPS = {"architecture": "emocli.architectures", "optimizer": "emocli.optimizers",
+                 "schedule": "emocli.schedules", "detector": "emocli.detectors"}
+BUILTIN_NAMES = {
+    "architecture": ("cnn", "mini_xception", "resnet", "vgg"),
+    "optimizer": ("sgd", "nesterov", "adam", "adamw"),
+    "schedule": ("constant", "step", "cosine", "onecycle", "plateau"),
+    "detector": ("yunet", "mtcnn", "haar"),  # in order of preference: `auto` takes the first
+}
 
 
-def architecture_names() -> list[str]:
-    """Built-in architectures and the plugins' names (read from their entry points, unloaded)."""
-    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(set(ARCHITECTURES) | plugins)
+def registered_names(kind: str) -> list[str]:
+    """Built-in names and the plugins' (read from their entry points, unloaded), sorted."""
+    plugins = {ep.name for ep in entry_points(group=PLUGIN_GROUPS[kind])}
+    return sorted(set(BUILTIN_NAMES[kind]) | plugins)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from emocli.errors import EmocliError
+from emocli.errors import OptionError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -26,7 +26,7 @@ def native_bf16(device: torch.device) -> bool:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for a precision name, or None for plain float32."""
     if precision not in PRECISIONS:
-        raise EmocliError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise OptionError("precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "bf16" or (precision == "auto" and native_bf16(device)):
         return torch.bfloat16
     return None

@@ -1,111 +1,74 @@
-"""The architecture registry: `@register_model` entrypoints, `create_model`, `list_models`."""
+"""One generic registry, reused for architectures, optimizers, schedules and detectors.
+
+    OPTIMIZERS = Registry("optimizer", plugins="emocli.optimizers")
+    OPTIMIZERS.add("sgd", OptimSpec(...))     # each kind's own decorator calls `add`
+    OPTIMIZERS.get("sgd"); OPTIMIZERS.names()
+
+Entries are added by name (a duplicate name is an error) and looked up with `get`, which names
+the choices when a name is unknown. Third-party packages add entries through the entry
+point group `plugins`: an entry point naming a module registers whatever that module registers
+on import; one naming an object adds it under the entry point's name (through `adopt`, which
+turns the object into the registry's entry type). Light: no torch, nothing imported until a
+lookup.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from importlib import import_module
 from importlib.metadata import entry_points
-
-from torch import nn
+from types import ModuleType
+from typing import Generic, TypeVar
 
 from emocli.errors import EmocliError
-from emocli.models.names import ENTRY_POINT_GROUP
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ArchSpec:
-    name: str
-    fn: Callable[..., nn.Module]
-    params: dict[str, tuple[type, object]]  # name -> (type, default)
-    description: str
+class Registry(Generic[T]):
+    def __init__(self, kind: str, plugins: str | None = None,
+                 adopt: Callable[[str, object], T] | None = None, builtins: tuple[str, ...] = ()):
+        """`builtins`: modules whose import registers the built-in entries, imported on the
+        first lookup (so that the registry itself loads nothing)."""
+        self.kind, self.plugins, self.adopt, self.builtins = kind, plugins, adopt, builtins
+        self._entries: dict[str, T] = {}
+        self._loaded = False
 
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise ValueError(f"a {self.kind} named {name!r} is already registered")
+        self._entries[name] = entry
+        return entry
 
-_ARCHS: dict[str, ArchSpec] = {}
-_plugins_loaded = False
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self.builtins:
+            import_module(module)
+        for ep in entry_points(group=self.plugins) if self.plugins else ():
+            try:
+                obj = ep.load()
+                if not isinstance(obj, ModuleType) and self.adopt and ep.name not in self._entries:
+                    self.add(ep.name, self.adopt(ep.name, obj))
+            except Exception:  # noqa: BLE001 - a broken plugin is left out, not a crash
+                continue
 
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._entries
 
-def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None):
-    """Register an entrypoint; its typed keyword arguments become the architecture's params."""
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(list(self._entries))
 
-    def wrap(fn):
-        key = name or fn.__name__
-        if key in _ARCHS:
-            raise ValueError(f"an architecture named {key!r} is already registered")
-        hints = inspect.get_annotations(fn, eval_str=True)
-        params = {p.name: (hints.get(p.name, type(p.default)), p.default)
-                  for p in inspect.signature(fn).parameters.values() if p.name != "num_classes"}
-        doc = (inspect.getdoc(fn) or "").strip().splitlines()
-        _ARCHS[key] = ArchSpec(key, fn, params, doc[0] if doc else "")
-        return fn
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names matching a glob pattern, sorted."""
+        return sorted(n for n in self if fnmatch.fnmatch(n, pattern))
 
-    return wrap(fn) if fn is not None else wrap
-
-
-def _load_plugins() -> None:
-    """Import third-party entrypoints once; a broken plugin must not break emocli."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception:  # noqa: BLE001 - a plugin's bug is reported by omission, not a crash
-            continue
-        if callable(obj) and not inspect.ismodule(obj) and ep.name not in _ARCHS:
-            register_model(obj, name=ep.name)
-
-
-def list_models(pattern: str = "*") -> list[str]:
-    _load_plugins()
-    return sorted(n for n in _ARCHS if fnmatch.fnmatch(n, pattern))
-
-
-def get_spec(name: str) -> ArchSpec:
-    _load_plugins()
-    if name not in _ARCHS:
-        raise EmocliError(f"unknown architecture {name!r}: choose from {', '.join(list_models())}")
-    return _ARCHS[name]
-
-
-def resolve_args(name: str, **kwargs) -> dict:
-    """Check and convert kwargs (strings from `--arch-arg` included); `None` means unset."""
-    spec = get_spec(name)
-    args = {}
-    for key, value in kwargs.items():
-        if value is None:
-            continue
-        if key not in spec.params:
-            raise EmocliError(f"architecture {name!r} has no parameter {key!r} "
-                              f"(it takes: {', '.join(spec.params) or 'none'})")
-        args[key] = _convert(name, key, value, spec.params[key][0])
-    return args
-
-
-def _convert(arch: str, key: str, value, kind: type):
-    if kind is bool and isinstance(value, str):
-        if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
-            raise EmocliError(f"{arch}: {key} must be true or false, got {value!r}")
-        return value.lower() in {"true", "1", "yes"}
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise EmocliError(f"{arch}: {key} must be {kind.__name__}, got {value!r}") from None
-
-
-def create_model(name: str, num_classes: int = 7, **kwargs) -> nn.Module:
-    """Build a registered architecture; unset (None) kwargs keep their defaults."""
-    args = resolve_args(name, **kwargs)
-    try:
-        return get_spec(name).fn(num_classes=num_classes, **args)
-    except ValueError as exc:
-        raise EmocliError(f"{name}: {exc}") from None
-
-
-def describe() -> list[dict]:
-    """Plain description of every architecture, for `train --list`."""
-    return [{"name": s.name, "description": s.description,
-             "params": {k: {"type": t.__name__, "default": d} for k, (t, d) in s.params.items()}}
-            for s in (get_spec(n) for n in list_models())]
+    def get(self, name: str) -> T:
+        if name not in self:
+            raise EmocliError(f"unknown {self.kind} {name!r}: choose from "
+                              f"{', '.join(self.names())}")
+        return self._entries[name]

@@ -3,7 +3,7 @@
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from emocli.models.registry import register_model
+from emocli.models.factory import register_model
 
 _DEPTHS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 

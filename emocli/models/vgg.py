@@ -3,7 +3,7 @@
 from torch import nn
 
 from emocli.models.cnn import conv_bn_relu, mlp_head
-from emocli.models.registry import register_model
+from emocli.models.factory import register_model
 
 
 @register_model

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from emocli.models.registry import register_model
+from emocli.models.factory import register_model
 
 
 def _separable(cin: int, cout: int) -> list[nn.Module]:

@@ -18,7 +18,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from emocli.errors import EmocliError
+from emocli.errors import EmocliError, OptionError
+from emocli.models.names import PLUGIN_GROUPS
+from emocli.models.registry import Registry
 from emocli.video.boxes import Detections, clean
 
 AUTO_ORDER = ("yunet", "mtcnn", "haar")  # best first; `auto` takes the first one installed
@@ -43,37 +45,37 @@ class DetectorSpec:
     available: Callable[[], bool]
 
 
-_DETECTORS: dict[str, DetectorSpec] = {}
+DETECTORS: Registry[DetectorSpec] = Registry("detector", plugins=PLUGIN_GROUPS["detector"])
 
 
 def register_detector(name: str, description: str, available: Callable[[], bool] = lambda: True):
+    """Register `build(model_path_or_None) -> Detector` (a plugin module calls this on import)."""
     def wrap(build):
-        if name in _DETECTORS:
-            raise ValueError(f"a detector named {name!r} is already registered")
-        _DETECTORS[name] = DetectorSpec(name, build, description, available)
+        DETECTORS.add(name, DetectorSpec(name, build, description, available))
         return build
     return wrap
 
 
 def list_detectors(installed_only: bool = False) -> list[str]:
-    return [n for n in _DETECTORS if not installed_only or _DETECTORS[n].available()]
+    """Registered detectors, built-ins first in order of preference."""
+    return [n for n in DETECTORS if not installed_only or DETECTORS.get(n).available()]
 
 
 def resolve_detector_name(name: str, model: Path | None = None) -> str:
     """`auto` becomes the best installed detector (YuNet from --detector-model counts)."""
     if name != "auto":
-        if name not in _DETECTORS:
+        if name not in DETECTORS:
             raise EmocliError(f"unknown detector {name!r}: choose from auto, "
                               f"{', '.join(list_detectors())}")
         return name
     if model is not None:
         return "haar" if Path(model).suffix.lower() == ".xml" else "yunet"
-    return next(n for n in AUTO_ORDER if _DETECTORS[n].available())
+    return next(n for n in AUTO_ORDER if DETECTORS.get(n).available())
 
 
 def create_detector(name: str = "auto", model: Path | None = None) -> Detector:
     name = resolve_detector_name(name, model)
-    spec = _DETECTORS[name]
+    spec = DETECTORS.get(name)
     if model is None and not spec.available():
         raise EmocliError(f"the {name} detector is not installed here: {spec.description}")
     return spec.build(model)
@@ -169,7 +171,7 @@ class MTCNNDetector:
 
     def __init__(self, model: Path | None = None):
         if model is not None:
-            raise EmocliError("the mtcnn detector takes no --detector-model")
+            raise OptionError("detector_model", "is not taken by the mtcnn detector")
         try:
             from facenet_pytorch import MTCNN
         except ImportError:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emocli.errors import EmocliError
+from emocli.errors import OptionError
+from emocli.models.names import BUILTIN_NAMES
 
-DETECTORS = ("auto", "yunet", "mtcnn", "haar")  # the registered detectors; `auto` picks one
+DETECTORS = ("auto", *BUILTIN_NAMES["detector"])  # `auto` picks the best one installed
 
 
 @dataclass
@@ -45,12 +46,15 @@ class AnnotateOptions:
     audio: bool = True
 
     def validate(self) -> AnnotateOptions:
-        if min(self.detect_every, self.region_every, self.classify_every, self.batch,
-               self.min_face, self.tracker.min_hits) < 1:
-            raise EmocliError("--detect-every, --classify-every, --min-face and --min-hits must "
-                              "be at least 1")
-        if self.margin < 0 or self.tracker.max_coast < 0 or self.smoothing.tau < 0 \
-                or self.smoothing.margin < 0:
-            raise EmocliError("--margin, --max-coast, --smoothing and --hysteresis must be at "
-                              "least 0")
+        """Refuse, naming each one, settings out of range."""
+        at_least_one = {"detect_every": self.detect_every, "region_every": self.region_every,
+                        "classify_every": self.classify_every, "batch": self.batch,
+                        "min_face": self.min_face, "tracker.min_hits": self.tracker.min_hits}
+        at_least_zero = {"margin": self.margin, "tracker.max_coast": self.tracker.max_coast,
+                         "smoothing.tau": self.smoothing.tau,
+                         "smoothing.margin": self.smoothing.margin}
+        for limits, problem in ((at_least_one, 1), (at_least_zero, 0)):
+            bad = tuple(name for name, value in limits.items() if value < problem)
+            if bad:
+                raise OptionError(bad, f"must be at least {problem}")
         return self

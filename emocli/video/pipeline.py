@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from emocli.data.labels import EMOTIONS
-from emocli.engine.predict import load_model
 from emocli.models.precision import autocast, autocast_dtype
+from emocli.predict.predictor import load_model
 from emocli.video.boxes import Detections, best_match
 from emocli.video.crops import face_crops
 from emocli.video.detectors import Detector, create_detector, resized, working_scale

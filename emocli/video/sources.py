@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from emocli.errors import EmocliError
+from emocli.errors import EmocliError, OptionError
 
 # Streams that run in real time whether or not they are read: a reader that falls behind drops
 # the oldest frames instead of lagging further and further (http(s) is read at our own pace).
@@ -92,9 +92,9 @@ class Limits:
 
     def validate(self) -> Limits:
         if self.max_frames is not None and self.max_frames < 1:
-            raise EmocliError("--max-frames must be at least 1")
+            raise OptionError("max_frames", "must be at least 1")
         if self.duration is not None and self.duration <= 0:
-            raise EmocliError("--duration must be more than 0 seconds")
+            raise OptionError("duration", "must be more than 0 seconds")
         return self
 
     def reached(self, frames: int, seconds: float) -> bool:

@@ -5,88 +5,40 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from sklearn.model_selection import train_test_split
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from emocli.data.dataset import Dataset
 from emocli.data.labels import EMOTIONS
-from emocli.engine import metrics
-from emocli.engine.augment import augment_batch
-from emocli.engine.checkpoint import load_checkpoint, save_checkpoint
-from emocli.errors import EmocliError
+from emocli.data.preprocess import as_batch, fit_normalization, normalize
+from emocli.data.store import load_dataset
+from emocli.errors import EmocliError, OptionError
 from emocli.fileio import write_csv, write_text
-from emocli.models import create_model, resolve_args
+from emocli.models.checkpoint import load_checkpoint, save_checkpoint
+from emocli.models.factory import create_model
 from emocli.models.precision import autocast, autocast_dtype
-from emocli.optim import create_optimizer, get_optimizer, get_schedule
-
-BALANCE = ("none", "weights", "sampler")
-
-
-@dataclass
-class TrainConfig:
-    """Everything needed to repeat a run (saved as config.json)."""
-
-    arch: str = "cnn"
-    arch_args: dict = field(default_factory=dict)
-    optim: str = "adam"
-    lr: float | None = None  # None: the optimizer's default
-    weight_decay: float | None = None
-    schedule: str = "constant"
-    epochs: int = 10
-    batch_size: int = 64
-    seed: int = 0
-    subset: int | None = None
-    augment: bool = True
-    label_smoothing: float = 0.0
-    balance: str = "none"
-    device: str = "auto"
-    data: str | None = None
-    val_fraction: float = 0.1
-    init_from: str | None = None  # start from these weights (same architecture)
-    precision: str = "auto"  # auto: bf16 where the device computes it natively
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off)
-    mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter (0: off)
-    data_checksum: str = ""
-
-    def validate(self) -> TrainConfig:
-        """Check every field early, so a bad flag fails before any data is read."""
-        self.arch_args = resolve_args(self.arch, **self.arch_args)
-        create_model(self.arch, **self.arch_args)
-        spec = get_optimizer(self.optim)
-        get_schedule(self.schedule)
-        self.lr = spec.default_lr if self.lr is None else self.lr
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise EmocliError(f"--lr must be a positive number, got {self.lr}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise EmocliError("--epochs and --batch-size must be at least 1")
-        if self.subset is not None and self.subset < len(EMOTIONS):
-            raise EmocliError(f"--subset must be at least {len(EMOTIONS)}")
-        if not 0 <= self.label_smoothing < 1:
-            raise EmocliError("--label-smoothing must be in [0, 1)")
-        if self.balance not in BALANCE:
-            raise EmocliError(f"--balance must be one of {', '.join(BALANCE)}")
-        if not 0 <= self.ema < 1:
-            raise EmocliError("--ema must be in [0, 1)")
-        if not (math.isfinite(self.mixup) and self.mixup >= 0):
-            raise EmocliError("--mixup must be at least 0")
-        autocast_dtype(self.precision, resolve_device(self.device))
-        return self
+from emocli.outputs import Output, check_outputs
+from emocli.predict import metrics
+from emocli.runs import next_run_dir
+from emocli.train.augment import augment_batch
+from emocli.train.config import TrainConfig, load_run_config
+from emocli.train.optim import create_optimizer, get_schedule
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda"):
-        raise EmocliError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise OptionError("device", f"must be auto, cpu or cuda, got {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise EmocliError("--device cuda: no CUDA device is available here")
+        raise OptionError("device", "cuda: no CUDA device is available here")
     return torch.device(name)
 
 
@@ -121,10 +73,6 @@ def _select_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
         return np.sort(train_test_split(idx, train_size=n, random_state=seed)[0])
 
 
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
-
-
 class Trainer:
     """One training run in one run directory."""
 
@@ -138,13 +86,12 @@ class Trainer:
         if not len(y):
             raise EmocliError(f"{data.source}: no train split")
         keep = _select_subset(y, cfg.subset, cfg.seed)
-        self.x_train, self.y_train = _to_tensor(x[keep]), torch.from_numpy(y[keep])
+        self.x_train, self.y_train = as_batch(x[keep]), torch.from_numpy(y[keep])
         xv, yv = data.split("val")
         if not len(yv):
-            raise EmocliError(f"{data.source}: no val split (use --val-fraction)")
-        self.x_val, self.y_val = _to_tensor(xv), torch.from_numpy(yv)
-        pixels = self.x_train.float() / 255
-        self.mean, self.std = float(pixels.mean()), float(pixels.std())
+            raise EmocliError(f"{data.source}: no val split (carve one out of train with a val fraction above 0)")
+        self.x_val, self.y_val = as_batch(xv), torch.from_numpy(yv)
+        self.norm = fit_normalization(self.x_train)
         if self.device.type == "cuda":  # the uint8 images (75 MB) live on the GPU: no copy a step
             self.x_train, self.x_val = self.x_train.to(self.device), self.x_val.to(self.device)
         cfg.data_checksum = data.checksum
@@ -185,7 +132,7 @@ class Trainer:
 
     # -- data -----------------------------------------------------------------------------
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True).float().div_(255).sub_(self.mean).div_(self.std)
+        x = normalize(x.to(self.device, non_blocking=True), self.norm)
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
 
     def _order(self, gen: torch.Generator) -> torch.Tensor:
@@ -264,7 +211,7 @@ class Trainer:
     def meta(self) -> dict:
         return {"arch": self.cfg.arch, "arch_args": dict(self.cfg.arch_args),
                 "classes": list(EMOTIONS), "input_size": 48,
-                "normalization": {"mean": self.mean, "std": self.std},
+                "normalization": self.norm,
                 "config": asdict(self.cfg)}
 
     def _save(self, epoch: int, row: dict) -> None:
@@ -334,12 +281,17 @@ class Trainer:
             self.scheduler.step()
 
 
-def load_run_config(run_dir: str | Path) -> TrainConfig:
-    """The config of an existing run, for --resume."""
-    path = Path(run_dir) / "config.json"
-    if not (Path(run_dir) / "weights" / "last.pt").is_file() or not path.is_file():
-        raise EmocliError(f"{run_dir}: not a training run (no config.json and weights/last.pt)")
-    try:
-        return TrainConfig(**json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError):
-        raise EmocliError(f"{path}: not an emocli run config") from None
+def fit(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
+        resume: str | Path | None = None, data: Dataset | None = None,
+        reporter: Reporter | None = None) -> TrainResult:
+    """Train a network: `config` (default: TrainConfig()) into `run_dir` (default
+    runs/train/exp, exp2, ...), checkpointing every epoch; or, with `resume`, continue the run in
+    that folder exactly as it was configured. `data`: a loaded Dataset (default: the config's)."""
+    if resume is not None:
+        cfg, run_dir = load_run_config(resume).validate(), Path(resume)
+    else:
+        cfg = (config or TrainConfig()).validate()
+        run_dir = Path(run_dir) if run_dir is not None else next_run_dir("train")
+        check_outputs([cfg.data, cfg.init_from], [Output(run_dir, "folder")])
+    dataset = data or load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    return Trainer(cfg, dataset, run_dir, reporter).run(resume=resume is not None)

@@ -3,6 +3,7 @@ records each finished trial in SQLite at once, and runs locally in parallel or o
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -18,10 +19,11 @@ import pandas as pd
 import torch
 
 from emocli.data.dataset import Dataset
-from emocli.data.store import load_dataset
-from emocli.engine.train import TrainConfig, Trainer
-from emocli.errors import EmocliError
-from emocli.optim import get_schedule
+from emocli.data.store import dataset_path, load_dataset
+from emocli.errors import EmocliError, OptionError
+from emocli.fileio import write_csv
+from emocli.train.optim import get_schedule
+from emocli.train.trainer import TrainConfig, Trainer
 
 COLUMNS = ["trial", "arch", "conv", "fc", "optimizer", "lr", "epochs", "elapsed_s", "accuracy",
            "precision", "recall", "f1", "status", "epochs_run", "run_dir"]
@@ -65,7 +67,7 @@ def parse_layers(spec: str) -> list[tuple[int, int]]:
     for item in filter(None, (s.strip() for s in spec.split(","))):
         conv, sep, fc = item.lower().partition("x")
         if not sep or not conv.isdigit() or not fc.isdigit():
-            raise EmocliError(f"--layers items must be CONVxFC like 5x2, got {item!r}")
+            raise OptionError("layers", f"items must be CONVxFC like 5x2, got {item!r}")
         out.append((int(conv), int(fc)))
     return out
 
@@ -216,8 +218,6 @@ def execute(sweep: SweepPlan, data: Dataset, db: ResultsDB, jobs: int = 1,
     if backend == "ray":
         _execute_ray(sweep, data_path, db, address, patience, on_done)
         return
-    if backend not in BACKENDS:
-        raise EmocliError(f"--backend must be {' or '.join(BACKENDS)}, got {backend!r}")
     if jobs <= 1:
         for job in sweep.jobs:
             db.record(_keyed(job, run_job(job, data, patience)))
@@ -239,9 +239,9 @@ def _execute_ray(sweep: SweepPlan, data_path: str | None, db: ResultsDB, address
     try:
         import ray
     except ImportError:
-        raise EmocliError("--backend ray needs Ray: pip install 'emocli[ray]'") from None
+        raise OptionError("backend", "ray needs Ray: pip install 'emocli[ray]'") from None
     if data_path is None:
-        raise EmocliError("--backend ray needs --data pointing to a file the workers can read")
+        raise OptionError("data", "must be a file the Ray workers can read (not a dataset in memory)")
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
              include_dashboard=False)
     remote = ray.remote(run_job)
@@ -259,3 +259,42 @@ def results_frame(trials: list[Trial], db: ResultsDB) -> pd.DataFrame:
     done = db.done()
     rows = [{"trial": i, **done[t.key]} for i, t in enumerate(trials, 1) if t.key in done]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def default_sweep_dir(trials: list[Trial], root: str | Path = "runs") -> Path:
+    """`runs/sweep/sweep-<hash of the grid>`: the same grid finds its finished trials again."""
+    digest = hashlib.sha256("".join(t.key for t in trials).encode()).hexdigest()[:8]
+    return Path(root) / "sweep" / f"sweep-{digest}"
+
+
+def run_sweep(trials: list[Trial], sweep_dir: Path | None = None,
+              data: str | Path | Dataset | None = None, *, jobs: int = 1,
+              backend: str = "local", address: str | None = None, patience: int = 3,
+              on_plan: Callable[[SweepPlan, Dataset, Path], None] | None = None,
+              on_done: Callable[[Job], None] | None = None) -> pd.DataFrame:
+    """Train every trial that `sweep_dir/sweep.db` does not hold yet (budgets of one
+    configuration share a run where the schedule allows), write `results.csv`, and return the
+    results of all trials. `on_plan(plan, dataset, sweep_dir)` hears the plan before any
+    training; `on_done(job)` after each run."""
+    if jobs < 1 or patience < 1:
+        raise OptionError(("jobs", "patience"), "must be at least 1")
+    if backend not in BACKENDS:  # before the sweep folder is made or anything is timed
+        raise OptionError("backend", f"must be {' or '.join(BACKENDS)}, got {backend!r}")
+    if not trials:
+        raise EmocliError("the grid is empty")
+    sweep_dir = Path(sweep_dir or default_sweep_dir(trials))
+    base = trials[0].config
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, base.val_fraction,
+                                                                  base.seed)
+    db = ResultsDB(sweep_dir / "sweep.db")
+    try:
+        sweep_plan = plan(trials, sweep_dir, db)
+        if on_plan:
+            on_plan(sweep_plan, dataset, sweep_dir)
+        data_path = None if isinstance(data, Dataset) else dataset_path(data)
+        execute(sweep_plan, dataset, db, jobs, backend, address, patience, data_path, on_done)
+        frame = results_frame(trials, db)
+    finally:
+        db.close()
+    write_csv(sweep_dir / "results.csv", frame)
+    return frame

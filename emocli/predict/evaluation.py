@@ -10,9 +10,9 @@ import pandas as pd
 
 from emocli.data.dataset import Dataset
 from emocli.data.labels import EMOTIONS
-from emocli.engine import metrics
-from emocli.engine.predict import Model
 from emocli.errors import EmocliError
+from emocli.predict import metrics
+from emocli.predict.predictor import Model
 
 
 @dataclass

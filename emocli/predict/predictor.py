@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from emocli.data.labels import EMOTIONS
-from emocli.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from emocli.errors import EmocliError
+from emocli.data.preprocess import as_batch, normalize
+from emocli.errors import EmocliError, OptionError
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA, bundled_model_path
+from emocli.models.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 def load_model(spec: str | Path | None = None) -> Predictor | Ensemble:
@@ -43,8 +44,7 @@ class Predictor:
         self.name = name
         self.model = model_from_checkpoint(ckpt, name)
         self.classes = list(ckpt["classes"])
-        self.mean = float(ckpt["normalization"]["mean"])
-        self.std = float(ckpt["normalization"]["std"])
+        self.norm = {k: float(ckpt["normalization"][k]) for k in ("mean", "std")}
         self.input_size = int(ckpt["input_size"])
         self.metrics = ckpt.get("metrics", {})
 
@@ -76,14 +76,13 @@ class Predictor:
                       batch_size: int = 256) -> np.ndarray:
         """(N, 48, 48) uint8 faces -> (N, 7) probabilities in FER2013 label order."""
         if tta not in TTA:
-            raise EmocliError(f"--tta must be one of {', '.join(TTA)}, got {tta!r}")
+            raise OptionError("tta", f"must be one of {', '.join(TTA)}, got {tta!r}")
         if batch_size < 1:
-            raise EmocliError("--batch-size must be at least 1")
+            raise OptionError("batch_size", "must be at least 1")
         out = []
         for lo in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + batch_size]))
-            x = x.unsqueeze(1).float().div_(255).sub_(self.mean).div_(self.std)
-            out.append(self._proba(x, tta))
+            out.append(self._proba(normalize(as_batch(images[lo:lo + batch_size]), self.norm),
+                                   tta))
         if not out:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return torch.cat(out).float().numpy()

@@ -10,6 +10,8 @@ import torch
 from torch.optim import lr_scheduler
 
 from emocli.errors import EmocliError
+from emocli.models.names import PLUGIN_GROUPS
+from emocli.models.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -30,26 +32,23 @@ class ScheduleSpec:
     description: str
 
 
-_OPTIMS: dict[str, OptimSpec] = {}
-_SCHEDULES: dict[str, ScheduleSpec] = {}
-
-
-def _add(registry: dict, spec) -> None:
-    if spec.name in registry:
-        raise ValueError(f"{spec.name!r} is already registered")
-    registry[spec.name] = spec
+OPTIMIZERS: Registry[OptimSpec] = Registry("optimizer", plugins=PLUGIN_GROUPS["optimizer"])
+SCHEDULES: Registry[ScheduleSpec] = Registry("schedule", plugins=PLUGIN_GROUPS["schedule"])
 
 
 def register_optimizer(name: str, flags: tuple[str, ...], default_lr: float, description: str):
+    """Register `build(params, lr, weight_decay, momentum, nesterov)` (a plugin module calls
+    this on import)."""
     def wrap(build):
-        _add(_OPTIMS, OptimSpec(name, build, flags, default_lr, description))
+        OPTIMIZERS.add(name, OptimSpec(name, build, flags, default_lr, description))
         return build
     return wrap
 
 
 def register_schedule(name: str, per_batch: bool, budget_dependent: bool, description: str):
+    """Register `build(optimizer, epochs, steps_per_epoch)`."""
     def wrap(build):
-        _add(_SCHEDULES, ScheduleSpec(name, build, per_batch, budget_dependent, description))
+        SCHEDULES.add(name, ScheduleSpec(name, build, per_batch, budget_dependent, description))
         return build
     return wrap
 
@@ -104,18 +103,12 @@ def _plateau(opt, epochs, steps_per_epoch):
     return lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=5)
 
 
-def _lookup(registry: dict, kind: str, name: str):
-    if name not in registry:
-        raise EmocliError(f"unknown {kind} {name!r}: choose from {', '.join(sorted(registry))}")
-    return registry[name]
-
-
 def get_optimizer(name: str) -> OptimSpec:
-    return _lookup(_OPTIMS, "optimizer", name)
+    return OPTIMIZERS.get(name)
 
 
 def get_schedule(name: str) -> ScheduleSpec:
-    return _lookup(_SCHEDULES, "schedule", name)
+    return SCHEDULES.get(name)
 
 
 def create_optimizer(name: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
@@ -126,18 +119,19 @@ def create_optimizer(name: str, params, lr: float, **kwargs) -> torch.optim.Opti
 
 
 def list_optimizers() -> list[str]:
-    return sorted(_OPTIMS)
+    return OPTIMIZERS.names()
 
 
 def list_schedules() -> list[str]:
-    return sorted(_SCHEDULES)
+    return SCHEDULES.names()
 
 
-def describe() -> dict[str, list[dict]]:
+def describe_optimizers() -> dict[str, list[dict]]:
+    """Plain description of every optimizer and schedule, for `train --list`."""
     return {
         "optimizers": [{"name": s.name, "flags": list(s.flags), "default_lr": s.default_lr,
-                        "description": s.description} for s in map(get_optimizer, sorted(_OPTIMS))],
+                        "description": s.description} for s in map(get_optimizer, OPTIMIZERS.names())],
         "schedules": [{"name": s.name, "per_batch": s.per_batch,
                        "budget_dependent": s.budget_dependent, "description": s.description}
-                      for s in map(get_schedule, sorted(_SCHEDULES))],
+                      for s in map(get_schedule, SCHEDULES.names())],
     }
