@@ -8,7 +8,7 @@ import typer
 from typer.completion import completion_init
 
 from emocli import __version__
-from emocli.cli import annotate, data, evaluate, sweep, train
+from emocli.cli import annotate, data, evaluate, export, sweep, train
 from emocli.cli.errors import ErrorMappingGroup
 
 # the shipped scripts in completions/ call back into emocli; this makes it answer them
@@ -40,3 +40,4 @@ app.command()(train.train)
 app.command("evaluate")(evaluate.evaluate_command)
 app.command()(annotate.annotate)
 app.command()(sweep.sweep)
+app.command()(export.export)

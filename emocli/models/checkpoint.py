@@ -13,7 +13,7 @@ from torch import nn
 from emocli import __version__
 from emocli.errors import EmocliError
 from emocli.fileio import atomic_path
-from emocli.models import create_model
+from emocli.models.factory import create_model
 
 FORMAT = "emocli-checkpoint-1"
 REQUIRED = ("arch", "arch_args", "classes", "input_size", "normalization", "state_dict")

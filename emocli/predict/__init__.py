@@ -12,4 +12,5 @@ __getattr__, __all__ = lazy_names(__name__, {
     "ensemble": "emocli.predict.evaluation",
     "default_split": "emocli.predict.evaluation",
     "confusion_plot": "emocli.plots",
+    "export_onnx": "emocli.predict.export",
 })

@@ -1,0 +1,83 @@
+"""Exporting a model for shipping: a bundled-size checkpoint, or an ONNX graph for other runtimes
+(preprocessing and softmax inside), checked against PyTorch before it is kept."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from emocli import __version__
+from emocli.errors import EmocliError, JobFailed
+from emocli.fileio import atomic_path
+from emocli.predict.predictor import Ensemble, Predictor
+
+ONNX_OPSET = 17
+ONNX_TOLERANCE = 1e-4  # largest difference in any probability allowed against PyTorch
+
+
+class _Probabilities(nn.Module):
+    """Gray 0-255 faces (N, 1, 48, 48), float32, in; the members' averaged probabilities out."""
+
+    def __init__(self, members: list[Predictor]):
+        super().__init__()
+        self.nets = nn.ModuleList(m.model for m in members)
+        self.norms = [(m.norm["mean"], m.norm["std"]) for m in members]  # constants in the graph
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        pixels = faces / 255
+        # a sum rather than stack().mean(): OpenCV's ONNX importer mis-reads the latter
+        total = sum(torch.softmax(net((pixels - mean) / std), dim=1)
+                    for net, (mean, std) in zip(self.nets, self.norms))
+        return total / len(self.nets)
+
+
+def export_onnx(model: Predictor | Ensemble, dst: str | Path, check_images: np.ndarray | None = None
+                ) -> float:
+    """Write `model` (one network or an ensemble) as ONNX: input `faces`, float32 gray pixels
+    0-255 of shape (N, 1, 48, 48), any N; output `probabilities` (N, 7) in `classes` order
+    (also in the file's metadata). Before the file is kept, OpenCV's ONNX runtime runs it on
+    `check_images` ((N, 48, 48) uint8; default: 64 seeded random images) and its
+    probabilities must match PyTorch's within 1e-4. Returns the largest difference."""
+    try:
+        import onnx
+    except ImportError:
+        raise EmocliError("ONNX export needs the onnx package: pip install 'emocli[onnx]'") from None
+    members = model.members if isinstance(model, Ensemble) else [model]
+    size = members[0].input_size
+    graph = _Probabilities(members).eval()
+    images = check_images if check_images is not None else np.random.default_rng(0).integers(
+        0, 256, (64, size, size), dtype=np.uint8)
+    with atomic_path(dst) as tmp:
+        with warnings.catch_warnings():  # the TorchScript exporter announces its successor
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, (torch.zeros(2, 1, size, size),), str(tmp), dynamo=False,
+                              input_names=["faces"], output_names=["probabilities"],
+                              dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}},
+                              opset_version=ONNX_OPSET)
+        proto = onnx.load(str(tmp))
+        meta = {"classes": json.dumps(members[0].classes), "input": "gray 0-255 (N, 1, 48, 48)",
+                "model": model.name, "emocli_version": __version__}
+        for key, value in meta.items():
+            proto.metadata_props.add(key=key, value=value)
+        onnx.save(proto, str(tmp))
+        worst = _check(tmp, Path(dst), model, images)
+    return worst
+
+
+def _check(path: Path, dst: Path, model: Predictor | Ensemble, images: np.ndarray) -> float:
+    import cv2
+
+    net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(images[:, None].astype(np.float32))
+    onnx_proba = net.forward()
+    torch_proba = model.predict_proba(images)
+    worst = float(np.abs(onnx_proba - torch_proba).max())
+    if not worst <= ONNX_TOLERANCE:
+        raise JobFailed(f"{dst}: the ONNX graph differs from PyTorch by {worst:.2g} "
+                        f"(more than {ONNX_TOLERANCE}); not written")
+    return worst

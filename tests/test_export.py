@@ -1,0 +1,90 @@
+"""`emocli export`: a run's checkpoint made bundled-size, and ONNX graphs checked on real faces."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import run
+
+from emocli.data.labels import EMOTIONS
+from emocli.predict import load_model
+
+onnx = pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="module")
+def faces(fer) -> np.ndarray:
+    """300 real PublicTest faces."""
+    return fer.split("val")[0][:300]
+
+
+def onnx_proba(path, images: np.ndarray) -> np.ndarray:
+    net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(images[:, None].astype(np.float32))
+    return net.forward()
+
+
+def test_a_run_exported_half_keeps_its_predictions_without_training_state(tmp_path, tiny_model,
+                                                                          faces):
+    out = tmp_path / "tiny.pt"
+    result = run("export", tiny_model, "-o", out, "--half", "--onnx", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["checkpoint"] == {"path": str(out), "bytes": out.stat().st_size, "half": True}
+    assert out.stat().st_size < 0.55 * tiny_model.stat().st_size  # float16 weights
+    ckpt = torch.load(out, weights_only=True)
+    assert {"optimizer", "scheduler", "ema"}.isdisjoint(ckpt)
+    assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values()
+               if v.is_floating_point())
+    before, after = load_model(tiny_model).predict_proba(faces), load_model(out).predict_proba(faces)
+    assert np.abs(before - after).max() < 0.01
+    assert (before.argmax(1) == after.argmax(1)).mean() >= 0.99
+    graph = tmp_path / "tiny.onnx"
+    assert doc["onnx"]["path"] == str(graph) and doc["onnx"]["max_difference"] <= 1e-4
+    assert np.abs(onnx_proba(graph, faces) - before).max() < 1e-4  # float32, from the source
+    meta = {p.key: p.value for p in onnx.load(str(graph)).metadata_props}
+    assert json.loads(meta["classes"]) == list(EMOTIONS)
+
+
+def test_the_bundled_ensemble_exports_as_one_onnx_graph(tmp_path, faces):
+    graph = tmp_path / "ensemble.onnx"
+    result = run("export", "ensemble", "-o", graph)
+    assert result.exit_code == 0, result.stderr
+    got = onnx_proba(graph, faces)
+    assert np.abs(got - load_model("ensemble").predict_proba(faces)).max() < 1e-4
+    assert np.allclose(got.sum(1), 1, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ensemble.onnx"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["ensemble", "-o", "e.pt"], "ensemble: an ensemble is not one checkpoint"),
+    (["default", "-o", "d.txt"], "d.txt: must end in .pt or .onnx"),
+    (["nope", "-o", "n.pt"], "nope: no such model file"),
+])
+def test_bad_exports_are_one_line_and_write_nothing(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = run("export", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_is_never_exported_onto_itself(tmp_path, tiny_model):
+    copy = tmp_path / "m.pt"
+    copy.write_bytes(tiny_model.read_bytes())
+    result = run("export", copy, "-o", copy, "--half")
+    assert result.exit_code == 2 and "refusing to overwrite it" in result.stderr
+    assert copy.read_bytes() == tiny_model.read_bytes()
+
+
+def test_without_the_onnx_package_the_export_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    result = run("export", "default", "-o", tmp_path / "d.onnx")
+    assert result.exit_code == 2
+    assert "pip install 'emocli[onnx]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
