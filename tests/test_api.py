@@ -11,9 +11,12 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_te
 
 
 @pytest.mark.parametrize("code", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
-def test_docs_examples_run(code, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    exec(compile(code, "docs/api.md", "exec"), {"__name__": "docs_example"})
+def test_docs_examples_run(code, tmp_path):
+    """Each example as a user runs it: a fresh interpreter, from the repository root."""
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_import_emocli_is_light():
