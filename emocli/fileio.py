@@ -22,12 +22,12 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         )
     except OSError as exc:
         raise EmocliError(f"{target}: cannot be written ({exc.strerror or exc})") from None
-    os.close(fd)
     tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is not what a user's output should get
-    try:
+    try:  # from the first moment: a Ctrl-C here must not leave the temporary file behind
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is not what a user's output gets
         yield tmp_path
         os.replace(tmp_path, target)
     finally:

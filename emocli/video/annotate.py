@@ -99,11 +99,12 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
                       else None)
         with contextlib.ExitStack() as stack:
             writer = None
-            if dst is not None:
+            if dst is not None:  # the writer exits (ffmpeg done or killed) before the file goes
                 tmp_video = stack.enter_context(atomic_path(dst))
-                writer = media.VideoWriter(tmp_video, reader.info, audio_from)
+                writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
+                                                               audio_from))
             outputs = [*([lambda done: writer.write(done.image)] if writer else []), *sinks]
-            rows = _annotate_frames(reader, annotator, outputs, writer,
+            rows = _annotate_frames(reader, annotator, outputs,
                                     on_frame and (lambda n: on_frame(n, total)))
         audio = writer.audio if writer else "none"
     finally:
@@ -116,7 +117,7 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
 
 
 def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: list[Callable],
-                     writer: media.VideoWriter | None, on_frame=None) -> list[FaceRow]:
+                     on_frame=None) -> list[FaceRow]:
     """Track in this thread, label (classify, smooth, draw) in another, encode in a third:
     the detector and torch release the GIL, so the stages overlap on separate cores."""
     rows: list[FaceRow] = []
@@ -128,24 +129,20 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: l
             for output in outputs:
                 output(frame)
 
-    try:
-        with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
-            for count, frame in enumerate(reader, 1):
-                ready = annotator.track(frame)
-                if ready:
-                    pending.append(labeller.submit(annotator.label, ready))
-                while pending and (pending[0].done() or len(pending) > 2):
-                    emit(pending.popleft())
-                if on_frame:
-                    on_frame(count)
-            rest, batch = annotator.release(), annotator.opts.batch
-            for lo in range(0, len(rest), batch):  # encode each batch while labelling the next
-                pending.append(labeller.submit(annotator.label, rest[lo:lo + batch]))
-            while pending:
+    with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
+        for count, frame in enumerate(reader, 1):
+            ready = annotator.track(frame)
+            if ready:
+                pending.append(labeller.submit(annotator.label, ready))
+            while pending and (pending[0].done() or len(pending) > 2):
                 emit(pending.popleft())
-    finally:
-        if writer:
-            writer.close()
+            if on_frame:
+                on_frame(count)
+        rest, batch = annotator.release(), annotator.opts.batch
+        for lo in range(0, len(rest), batch):  # encode each batch while labelling the next
+            pending.append(labeller.submit(annotator.label, rest[lo:lo + batch]))
+        while pending:
+            emit(pending.popleft())
     return rows
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import signal
 import shutil
 import subprocess
 import threading
@@ -209,13 +211,50 @@ class VideoWriter:
                "-fps_mode", "passthrough", str(path)]
         self.path = path
         self.audio = "copied" if audio else "none"
-        # its own session: Ctrl-C at the terminal reaches emocli, which decides how the file ends
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True)
-        self._queue: queue.Queue = queue.Queue(maxsize=behind or frames_in(64 << 20, info))
-        self._failed: str | None = None
-        self._thread = threading.Thread(target=self._encode, daemon=True)
-        self._thread.start()
+        try:
+            with _interrupt_deferred():  # a Ctrl-C inside Popen would orphan the encoder
+                # its own session: Ctrl-C at the terminal reaches emocli, which ends the file
+                self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                              start_new_session=True)
+            self._queue: queue.Queue = queue.Queue(maxsize=behind or frames_in(64 << 20, info))
+            self._failed: str | None = None
+            self._thread = threading.Thread(target=self._encode, daemon=True)
+            self._thread.start()
+        except BaseException:
+            if hasattr(self, "_proc"):
+                self._kill()
+            raise
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        """Finish the file after a complete run; after a failure or Ctrl-C, stop ffmpeg at once,
+        so that it cannot write the file after the caller has removed it."""
+        if kind is None:
+            self.close()
+        else:
+            self._kill()
+
+    def _kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        if getattr(self, "_thread", None) is not None:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Unblock the encoder thread (it may wait on the full queue or a dead pipe)."""
+        self._failed = self._failed or "stopped"
+        while self._thread.is_alive():
+            try:
+                self._queue.put_nowait(_END)
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+            self._thread.join(timeout=0.05)
 
     def _encode(self) -> None:
         while (frame := self._queue.get()) is not _END:
@@ -240,6 +279,24 @@ class VideoWriter:
         if self._proc.wait() != 0 or self._failed:
             last = (errors.splitlines() or [self._failed or "unknown error"])[-1][:160]
             raise EmocliError(f"{self.path}: ffmpeg could not write the video ({last})")
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (Python's default SIGINT handler only, in the main thread) until the block
+    is done, then raise it: e.g. until a started child process is known and can be stopped."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught: list = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def ffmpeg_exe() -> str | None:
