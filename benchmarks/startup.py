@@ -16,6 +16,8 @@ COMMANDS = {
     "emocli --version": [sys.executable, "-m", "emocli", "--version"],
     "emocli --help": [sys.executable, "-m", "emocli", "--help"],
     "emocli annotate --help": [sys.executable, "-m", "emocli", "annotate", "--help"],
+    "emocli train --help": [sys.executable, "-m", "emocli", "train", "--help"],
+    "emocli export --help": [sys.executable, "-m", "emocli", "export", "--help"],
 }
 
 

@@ -92,7 +92,8 @@ HEAVY = {"torch", "cv2", "sklearn", "pandas", "matplotlib"}
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["annotate", "--help"],
                                   ["train", "--help"], ["evaluate", "--help"],
-                                  ["sweep", "--help"], ["data", "info", "--help"]],
+                                  ["sweep", "--help"], ["data", "info", "--help"],
+                                  ["export", "--help"]],
                          ids=" ".join)
 def test_help_and_version_load_no_heavy_library(args):
     code = ("import sys; from typer.testing import CliRunner; from emocli.cli import app; "

@@ -21,6 +21,7 @@ __getattr__, __all__ = lazy_names(__name__, {
     "create_detector": "emocli.video.detectors",
     "list_detectors": "emocli.video.detectors",
     "Annotator": "emocli.video.pipeline",
+    "Tracker": "emocli.video.tracker",
     "AnnotatedFrame": "emocli.video.pipeline",
     "FaceRow": "emocli.video.pipeline",
     "annotate_video": "emocli.video.annotate",

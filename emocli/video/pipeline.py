@@ -103,10 +103,11 @@ class Annotator:
     """Frame-by-frame annotation with tracking: `push` frames in order, get back the frames that
     are final (a few frames later), then `finish` for the rest.
 
-    `model`: a loaded model, a bundled model's name or a model file (None: the default)."""
+    `model`: a loaded model, a bundled model's name or a model file (None: the default);
+    `detector` and `tracker`: instances to use instead of the ones `opts` describes."""
 
     def __init__(self, model, opts: AnnotateOptions | None = None, fps: float = 25.0,
-                 detector: Detector | None = None):
+                 detector: Detector | None = None, tracker: Tracker | None = None):
         opts = (opts or AnnotateOptions()).validate()
         if model is None or isinstance(model, (str, Path)):  # a bundled name or a model file
             model = load_model(model)
@@ -114,7 +115,7 @@ class Annotator:
         self.model, self.opts, self.fps = model, opts, fps
         self.detector = detector or create_detector(opts.detector, opts.detector_model)
         self._autocast = autocast_dtype(opts.precision, torch.device("cpu"))
-        self.tracker = Tracker(opts.tracker, self.detector.birth_score)
+        self.tracker = tracker or Tracker(opts.tracker, self.detector.birth_score)
         rounds = opts.region_every if opts.refine else opts.detect_every
         self.delay = max(opts.tracker.min_hits * rounds, opts.tracker.max_coast + 1)
         self._held: deque[_Held] = deque()
