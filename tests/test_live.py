@@ -207,12 +207,19 @@ def test_bad_sources_and_options_are_one_line(tmp_path, monkeypatch, args, messa
     assert not (tmp_path / "runs").exists()
 
 
-def test_show_says_when_there_is_no_display(tmp_path, monkeypatch):
-    monkeypatch.delenv("DISPLAY", raising=False)
+@pytest.mark.parametrize(("display", "message"), [
+    (None, "no display here (neither DISPLAY nor WAYLAND_DISPLAY is set)"),
+    (":97.3", "no window can be opened on :97.3"),  # set, but no X server there
+])
+def test_show_says_when_there_is_no_display(tmp_path, monkeypatch, display, message):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if display is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", display)
     result = run("annotate", CLIP, "-o", tmp_path / "o.mp4", "--show")
     assert result.exit_code == 2
-    assert "cannot show the frames: no display here" in result.stderr
+    assert result.stderr == f"emocli: error: cannot show the frames: {message}\n"
     assert list(tmp_path.iterdir()) == []
 
 

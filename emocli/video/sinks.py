@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 from typing import TextIO
@@ -50,6 +51,14 @@ def display_problem() -> str | None:
            if line.strip().startswith("GUI:")]
     if gui and gui[0].split(":", 1)[1].strip().upper() == "NONE":
         return "this OpenCV build has no window support (opencv-python-headless?)"
+    # A display that is set but cannot be reached makes Qt abort the whole process at the
+    # first window: try one in a child process first.
+    probe = subprocess.run([sys.executable, "-c", "import cv2; cv2.namedWindow('emocli'); "
+                            "cv2.waitKey(1); cv2.destroyAllWindows()"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "this display"
+        return f"no window can be opened on {where}"
     return None
 
 
