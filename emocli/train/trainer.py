@@ -127,8 +127,8 @@ class Trainer:
             self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                         for k, v in ckpt["state_dict"].items()})
         except RuntimeError:
-            raise EmocliError(f"{path}: --init-from needs the same architecture "
-                              f"({ckpt['arch']} {ckpt['arch_args']} here)") from None
+            raise OptionError("init_from", f"{path} holds another architecture "
+                              f"({ckpt['arch']} {ckpt['arch_args']}); it needs the same") from None
 
     # -- data -----------------------------------------------------------------------------
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
