@@ -15,7 +15,7 @@ import typer
 from emocli import EmocliError, JobFailed, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import err, note, out, print_json, warn
-from emocli.models import BUNDLED, DEFAULT_MODEL
+from emocli.models import DEFAULT_MODEL, describe_bundled
 from emocli.video import (
     DETECTORS,
     IMAGE_EXTS,
@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a comma
 
 _OPTS = AnnotateOptions()  # the defaults live in the library; the options show them
 
-MODEL_HELP = (f"Model file (.pt) or a bundled model: {', '.join(BUNDLED)} (the bundled networks "
-              f"averaged); default: {DEFAULT_MODEL}.")
+MODEL_HELP = (f"Model file (.pt) or a bundled model: {describe_bundled()}; default: "
+              f"{DEFAULT_MODEL}.")
 
 
 def _run_one(src: Source, dst: Path | None, predictor: Predictor | Ensemble, opts: AnnotateOptions,

@@ -11,7 +11,7 @@ from rich.table import Table
 from emocli import EMOTIONS, EmocliError, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
-from emocli.models import BUNDLED, DEFAULT_MODEL, TTA
+from emocli.models import DEFAULT_MODEL, TTA, describe_bundled
 
 if TYPE_CHECKING:  # torch and scikit-learn load only when a command runs
     from emocli.predict import Evaluation
@@ -54,7 +54,7 @@ def comparison_table(evaluations: list[Evaluation]) -> Table:
 
 def evaluate_command(
     models: Annotated[Optional[list[str]], typer.Argument(
-        help=f"Model files (.pt) or bundled models ({', '.join(BUNDLED)}); default: "
+        help=f"Model files (.pt) or bundled models: {describe_bundled()}; default: "
              f"{DEFAULT_MODEL}.")] = None,
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     split: Annotated[Optional[str], typer.Option(

@@ -35,16 +35,16 @@ def export(
     source = Path(model) if Path(model).exists() else None
     also = Output(onnx_file, "file") if onnx_file not in (None, output) else None
     check_outputs([source], [Output(output, "file", (".pt", ".onnx")), also])
-    from emocli.models import BUNDLED, bundled_model_path, export_checkpoint
+    from emocli.models import export_checkpoint
     from emocli.predict import export_onnx, load_model
 
     predictor = load_model(model)  # names a missing or refused file before anything is written
     done = {"model": model}
     if checkpoint is not None:
-        if source is None and len(BUNDLED[model]) > 1:
+        if source is None and len(BUNDLED[model].files) > 1:
             raise EmocliError(f"{model}: an ensemble is not one checkpoint; export its members, "
                               f"or write {output.with_suffix('.onnx').name} (one graph)")
-        export_checkpoint(source or bundled_model_path(BUNDLED[model][0]), checkpoint, half)
+        export_checkpoint(source or BUNDLED[model].paths[0], checkpoint, half)
         done["checkpoint"] = {"path": str(checkpoint), "bytes": checkpoint.stat().st_size,
                               "half": half}
     if onnx_file is not None:

@@ -18,6 +18,8 @@ __getattr__, __all__ = lazy_names(__name__, {
     "save_checkpoint": "emocli.models.checkpoint",
     "export_checkpoint": "emocli.models.checkpoint",
     "BUNDLED": "emocli.models.bundled",
+    "BundledModel": "emocli.models.bundled",
+    "describe_bundled": "emocli.models.bundled",
     "DEFAULT_MODEL": "emocli.models.bundled",
     "TTA": "emocli.models.bundled",
     "bundled_model_path": "emocli.models.bundled",

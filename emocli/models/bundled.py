@@ -1,17 +1,45 @@
-"""The models that ship with emocli, by name, and the test-time augmentations every model takes.
-
-Plain constants, so that the command line can show them without loading torch."""
+"""The models that ship with emocli, by name, described as torchvision describes its weights
+(what each is, what it scores, how it was made), and the test-time augmentations every model
+takes. Plain data, so that the command line can show them without loading torch."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-# Names a user can give instead of a file: the shipped networks, alone or averaged.
-BUNDLED = {"default": ("default.pt",), "ensemble": ("default.pt", "second.pt")}
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    files: tuple[str, ...]  # in emocli/assets; several: their probabilities are averaged
+    architecture: str
+    parameters: int
+    accuracy: dict[str, float] = field(default_factory=dict)  # FER2013 PublicTest, by --tta
+    recipe: str = "docs/model-card.md#training-recipe"
+
+    @property
+    def paths(self) -> list[Path]:
+        return [bundled_model_path(f) for f in self.files]
+
+
+BUNDLED = {m.name: m for m in (
+    BundledModel("default", ("default.pt",), "vgg width=40 (stages 4, fc 3, dropout 0.2)",
+                 4_613_279, {"none": 0.6785, "flip": 0.6801, "tencrop": 0.6810}),
+    BundledModel("ensemble", ("default.pt", "second.pt"),
+                 "default.pt and a vgg width=32, probabilities averaged", 8_418_694,
+                 {"none": 0.6843, "flip": 0.6843, "tencrop": 0.6849}),
+)}
 DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
 TTA = ("none", "flip", "tencrop")
 
 
 def bundled_model_path(file: str = "default.pt") -> Path:
     return Path(str(files("emocli") / "assets" / file))
+
+
+def describe_bundled() -> str:
+    """`default (67.8% on FER2013 PublicTest), ensemble (68.4%)`, for help texts."""
+    return ", ".join(f"{m.name} ({100 * m.accuracy['none']:.1f}%"
+                     f"{' on FER2013 PublicTest' if i == 0 else ''})"
+                     for i, m in enumerate(BUNDLED.values()))

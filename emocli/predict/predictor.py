@@ -12,7 +12,7 @@ from torchvision.transforms.v2 import functional as TF
 from emocli.data.labels import EMOTIONS
 from emocli.data.preprocess import as_batch, normalize
 from emocli.errors import EmocliError, OptionError
-from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA, bundled_model_path
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA
 from emocli.models.checkpoint import load_checkpoint, model_from_checkpoint
 
 
@@ -26,7 +26,7 @@ def load_model(spec: str | Path | None = None) -> Predictor | Ensemble:
         return Predictor.load(name)
     if name not in BUNDLED:
         raise EmocliError(f"{name}: no such model file (bundled models: {', '.join(BUNDLED)})")
-    paths = [bundled_model_path(f) for f in BUNDLED[name]]
+    paths = BUNDLED[name].paths
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise EmocliError(f"this build of emocli does not ship the {name!r} model "
