@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import threading
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from emocli.errors import EmocliError
-from emocli.video.pipeline import AnnotatedFrame
+
+if TYPE_CHECKING:  # light: a sink needs no torch of its own
+    from emocli.video.pipeline import AnnotatedFrame
 
 
 class JsonLines:
