@@ -22,7 +22,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
 from emocli.errors import EmocliError
-from emocli.video.sources import IMAGE_EXTS, VIDEO_EXTS, Limits, Source, is_image  # noqa: F401
+from emocli.video.sources import Limits, Source
 
 
 def read_image(path: Path) -> np.ndarray:

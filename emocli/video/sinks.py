@@ -23,7 +23,6 @@ class JsonLines:
     def __init__(self, stream: TextIO, stop: threading.Event | None = None,
                  input_name: str | None = None):
         self.stream, self.stop, self.input_name = stream, stop, input_name
-        self.lines = 0
         self.closed = False
 
     def __call__(self, frame: AnnotatedFrame) -> None:
@@ -38,8 +37,6 @@ class JsonLines:
             self.closed = True
             if self.stop is not None:
                 self.stop.set()
-            return
-        self.lines += 1
 
 
 def display_problem() -> str | None:
