@@ -117,6 +117,13 @@ def train(
     mixup: Annotated[float, typer.Option(
         help="Mixup: blend image pairs with Beta(alpha, alpha) weights, e.g. 0.2 (0: off).")] = (
             _CFG.mixup),
+    distill: Annotated[Optional[str], typer.Option(
+        help="Distil from this teacher (a model file or bundled name, e.g. ensemble): its "
+             "flip-averaged probabilities on the training faces join the labels as targets.",
+        autocompletion=complete.bundled_models)] = _CFG.distill,
+    distill_weight: Annotated[float, typer.Option(
+        help="Share of the loss given to the teacher's probabilities, 0-1.")] = (
+            _CFG.distill_weight),
     val_fraction: Annotated[float, typer.Option(
         help="Share of train carved out as val when the data has no val split.")] = (
             _CFG.val_fraction),
@@ -148,7 +155,8 @@ def train(
                           batch_size=batch_size, seed=seed, subset=subset, augment=augment,
                           label_smoothing=label_smoothing, balance=balance, device=device,
                           data=data, val_fraction=val_fraction, precision=precision, ema=ema,
-                          mixup=mixup, init_from=str(init_from) if init_from else None)
+                          mixup=mixup, init_from=str(init_from) if init_from else None,
+                          distill=distill, distill_weight=distill_weight)
         run_dir = output or next_run_dir("train")
     try:
         result = fit(cfg, run_dir, resume=resume, reporter=RichReporter())

@@ -42,6 +42,8 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 where the device computes it natively
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off)
     mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter (0: off)
+    distill: str | None = None  # teacher: a model file or bundled name (None: off)
+    distill_weight: float = 0.5  # share of the loss given to the teacher's probabilities
     data_checksum: str = ""
 
     def validate(self) -> TrainConfig:
@@ -70,6 +72,13 @@ class TrainConfig:
             raise OptionError("ema", "must be in [0, 1)")
         if not (math.isfinite(self.mixup) and self.mixup >= 0):
             raise OptionError("mixup", "must be at least 0")
+        if not 0 <= self.distill_weight <= 1:
+            raise OptionError("distill_weight", "must be in [0, 1]")
+        if self.distill is not None:
+            from emocli.models.bundled import BUNDLED
+            if self.distill not in BUNDLED and not Path(self.distill).is_file():
+                raise OptionError("distill", f"{self.distill}: no such model file "
+                                  f"(bundled models: {', '.join(BUNDLED)})")
         autocast_dtype(self.precision, resolve_device(self.device))
         return self
 

@@ -73,6 +73,16 @@ def _select_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
         return np.sort(train_test_split(idx, train_size=n, random_state=seed)[0])
 
 
+def teacher_targets(teacher: str, images: np.ndarray) -> torch.Tensor:
+    """The teacher's flip-averaged probabilities on the un-augmented training faces: soft
+    targets computed once, so that distillation costs the run no extra forward passes."""
+    from emocli.predict.predictor import load_model
+
+    model = load_model(teacher)
+    model.check_classes()
+    return torch.from_numpy(model.predict_proba(images, tta="flip"))
+
+
 class Trainer:
     """One training run in one run directory."""
 
@@ -87,6 +97,7 @@ class Trainer:
             raise EmocliError(f"{data.source}: no train split")
         keep = _select_subset(y, cfg.subset, cfg.seed)
         self.x_train, self.y_train = as_batch(x[keep]), torch.from_numpy(y[keep])
+        self.soft = teacher_targets(cfg.distill, x[keep]) if cfg.distill else None
         xv, yv = data.split("val")
         if not len(yv):
             raise EmocliError(f"{data.source}: no val split (carve one out of train with a val fraction above 0)")
@@ -94,6 +105,7 @@ class Trainer:
         self.norm = fit_normalization(self.x_train)
         if self.device.type == "cuda":  # the uint8 images (75 MB) live on the GPU: no copy a step
             self.x_train, self.x_val = self.x_train.to(self.device), self.x_val.to(self.device)
+            self.soft = self.soft.to(self.device) if self.soft is not None else None
         cfg.data_checksum = data.checksum
         torch.manual_seed(cfg.seed)
         self.model = create_model(cfg.arch, **cfg.arch_args)
@@ -143,9 +155,13 @@ class Trainer:
         return torch.randperm(n, generator=gen)
 
     # -- loop -----------------------------------------------------------------------------
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None):
         weight = self.class_weights.to(self.device) if self.cfg.balance == "weights" else None
-        return F.cross_entropy(logits, y, weight=weight, label_smoothing=self.cfg.label_smoothing)
+        loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=self.cfg.label_smoothing)
+        if soft is None:
+            return loss
+        share = self.cfg.distill_weight
+        return (1 - share) * loss + share * F.cross_entropy(logits, soft)
 
     def _train_epoch(self, epoch: int) -> dict:
         seed = self.cfg.seed * 1_000_003 + epoch  # per-epoch seeds make resume exact
@@ -157,15 +173,17 @@ class Trainer:
         for step, lo in enumerate(range(0, len(order), self.cfg.batch_size)):
             idx = order[lo:lo + self.cfg.batch_size]
             x, y = self._normalize(self.x_train[idx]), self.y_train[idx].to(self.device)
+            soft = self.soft[idx.to(self.soft.device)] if self.soft is not None else None
             if self.cfg.augment:
                 x = augment_batch(x, gen)
             x, mix = self._mixup(x, y, gen)
             with autocast(self.autocast, self.device):
                 logits = self.model(x).float()  # the loss and its gradient stay in float32
-            loss = self._loss(logits, y)
+            loss = self._loss(logits, y, soft)
             if mix is not None:
-                lam, y_other = mix
-                loss = lam * loss + (1 - lam) * self._loss(logits, y_other)
+                lam, perm = mix
+                other = soft[perm] if soft is not None else None
+                loss = lam * loss + (1 - lam) * self._loss(logits, y[perm], other)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -181,13 +199,13 @@ class Trainer:
         return {"train_loss": total_loss / seen, "train_acc": correct / seen}
 
     def _mixup(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
-        """Blend each image with another of the batch; (lambda, partner labels) or None."""
+        """Blend each image with another of the batch; (lambda, partner indices) or None."""
         if not self.cfg.mixup:
             return x, None
         alpha = torch.tensor([self.cfg.mixup, self.cfg.mixup])
         lam = float(torch._sample_dirichlet(alpha, generator=gen)[0])  # Beta(a, a), seeded
         perm = torch.randperm(len(y), generator=gen).to(self.device)
-        return lam * x + (1 - lam) * x[perm], (lam, y[perm])
+        return lam * x + (1 - lam) * x[perm], (lam, perm)
 
     @property
     def served(self) -> torch.nn.Module:
@@ -292,6 +310,7 @@ def fit(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
     else:
         cfg = (config or TrainConfig()).validate()
         run_dir = Path(run_dir) if run_dir is not None else next_run_dir("train")
-        check_outputs([cfg.data, cfg.init_from], [Output(run_dir, "folder")])
+        teacher = cfg.distill if cfg.distill and Path(cfg.distill).is_file() else None
+        check_outputs([cfg.data, cfg.init_from, teacher], [Output(run_dir, "folder")])
     dataset = data or load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     return Trainer(cfg, dataset, run_dir, reporter).run(resume=resume is not None)
