@@ -84,6 +84,9 @@ class RichReporter:
         self.label = label
         self.progress = make_progress("status")
 
+    def stage(self, message: str) -> None:
+        note(message)
+
     def start(self, cfg, start_epoch: int, steps_per_epoch: int) -> None:
         self.progress.start()
         self.epochs = self.progress.add_task(f"{self.label} epochs", total=cfg.epochs,

@@ -45,6 +45,7 @@ def resolve_device(name: str) -> torch.device:
 class Reporter:
     """Progress callbacks; the default reports nothing."""
 
+    def stage(self, message: str) -> None: ...
     def start(self, cfg: TrainConfig, start_epoch: int, steps_per_epoch: int) -> None: ...
     def batch(self, step: int, loss: float, acc: float, images_per_s: float) -> None: ...
     def epoch(self, row: dict) -> None: ...
@@ -97,7 +98,10 @@ class Trainer:
             raise EmocliError(f"{data.source}: no train split")
         keep = _select_subset(y, cfg.subset, cfg.seed)
         self.x_train, self.y_train = as_batch(x[keep]), torch.from_numpy(y[keep])
-        self.soft = teacher_targets(cfg.distill, x[keep]) if cfg.distill else None
+        self.soft = None
+        if cfg.distill:  # minutes with a large teacher, before the first progress line
+            self.reporter.stage(f"computing {cfg.distill}'s probabilities on the training faces")
+            self.soft = teacher_targets(cfg.distill, x[keep])
         xv, yv = data.split("val")
         if not len(yv):
             raise EmocliError(f"{data.source}: no val split (carve one out of train with a val fraction above 0)")
