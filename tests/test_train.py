@@ -161,8 +161,8 @@ def test_distillation_makes_the_student_follow_its_teacher(tiny_model, small_cac
     agreement = {}
     for share in ("0", "1"):
         result = run("train", "--data", small_cache, *QUICK, "--epochs", "4", "--subset", "1400",
-                     "--distill", tiny_model, "--distill-weight", share, "--mixup", "0.2", "--no-augment",
-                     "-o", tmp_path / share, "--json")
+                     "--distill", tiny_model, "--distill-weight", share, "--mixup", "0.2",
+                     "--no-augment", "-o", tmp_path / share, "--json")
         assert result.exit_code == 0, result.stderr
         assert f"computing {tiny_model}'s probabilities on the training faces" in result.stderr
         student = emocli.load_model(result.json()["best_weights"]).predict_proba(faces)

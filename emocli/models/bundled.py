@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from emocli.errors import EmocliError
+
 
 @dataclass(frozen=True)
 class BundledModel:
@@ -32,6 +34,16 @@ BUNDLED = {m.name: m for m in (
 )}
 DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
 TTA = ("none", "flip", "tencrop")
+
+
+def model_file(spec: str) -> Path | None:
+    """The file a model spec names, or None when it names a bundled model. An existing file wins
+    over a bundled name, so `./default` still reads that file."""
+    if Path(spec).exists():
+        return Path(spec)
+    if spec not in BUNDLED:
+        raise EmocliError(f"{spec}: no such model file (bundled models: {', '.join(BUNDLED)})")
+    return None
 
 
 def bundled_model_path(file: str = "default.pt") -> Path:

@@ -12,20 +12,16 @@ from torchvision.transforms.v2 import functional as TF
 from emocli.data.labels import EMOTIONS
 from emocli.data.preprocess import as_batch, normalize
 from emocli.errors import EmocliError, OptionError
-from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, TTA, model_file
 from emocli.models.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 def load_model(spec: str | Path | None = None) -> Predictor | Ensemble:
     """A model file, or a bundled model by name (see BUNDLED); None means DEFAULT_MODEL.
-
-    An existing file wins over a bundled name, so `./default` still reads that file.
-    """
+    An existing file wins over a bundled name (`model_file`)."""
     name = DEFAULT_MODEL if spec is None else str(spec)
-    if Path(name).exists():
+    if model_file(name) is not None:
         return Predictor.load(name)
-    if name not in BUNDLED:
-        raise EmocliError(f"{name}: no such model file (bundled models: {', '.join(BUNDLED)})")
     paths = BUNDLED[name].paths
     missing = [p.name for p in paths if not p.is_file()]
     if missing:

@@ -48,6 +48,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every field early, so a bad setting fails before any data is read."""
+        from emocli.models.bundled import model_file
         from emocli.models.factory import create_model, resolve_args
         from emocli.models.precision import autocast_dtype
         from emocli.train.optim import get_optimizer, get_schedule
@@ -75,10 +76,10 @@ class TrainConfig:
         if not 0 <= self.distill_weight <= 1:
             raise OptionError("distill_weight", "must be in [0, 1]")
         if self.distill is not None:
-            from emocli.models.bundled import BUNDLED
-            if self.distill not in BUNDLED and not Path(self.distill).is_file():
-                raise OptionError("distill", f"{self.distill}: no such model file "
-                                  f"(bundled models: {', '.join(BUNDLED)})")
+            try:
+                model_file(self.distill)
+            except EmocliError as e:
+                raise OptionError("distill", str(e)) from None
         autocast_dtype(self.precision, resolve_device(self.device))
         return self
 

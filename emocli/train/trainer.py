@@ -21,6 +21,7 @@ from emocli.data.preprocess import as_batch, fit_normalization, normalize
 from emocli.data.store import load_dataset
 from emocli.errors import EmocliError, OptionError
 from emocli.fileio import write_csv, write_text
+from emocli.models.bundled import model_file
 from emocli.models.checkpoint import load_checkpoint, save_checkpoint
 from emocli.models.factory import create_model
 from emocli.models.precision import autocast, autocast_dtype
@@ -314,7 +315,7 @@ def fit(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
     else:
         cfg = (config or TrainConfig()).validate()
         run_dir = Path(run_dir) if run_dir is not None else next_run_dir("train")
-        teacher = cfg.distill if cfg.distill and Path(cfg.distill).is_file() else None
+        teacher = model_file(cfg.distill) if cfg.distill else None
         check_outputs([cfg.data, cfg.init_from, teacher], [Output(run_dir, "folder")])
     dataset = data or load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     return Trainer(cfg, dataset, run_dir, reporter).run(resume=resume is not None)
