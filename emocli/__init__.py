@@ -48,5 +48,6 @@ __getattr__, _NAMES = lazy_names(__name__, {
     "atomic_path": "emocli.fileio",
     "write_csv": "emocli.fileio",
     "next_run_dir": "emocli.runs",
+    "remove_if_empty": "emocli.runs",
 })
 __all__ = ["__version__", *_NAMES]

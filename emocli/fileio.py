@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,29 @@ from pathlib import Path
 from emocli.errors import EmocliError
 
 
+def streams(target: Path) -> bool:
+    """Whether `target` is written in place, not replaced: a device, a FIFO, a socket,
+    `/dev/stdout` or `/dev/fd/N` (a shell's `>(...)`); renaming over those would swap the
+    special file for an ordinary one and its reader would never see a byte."""
+    if str(target).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = target.stat().st_mode  # follows links: a link to a FIFO is a FIFO
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it onto `target` only on success."""
+    """Yield a temporary path beside `target`; rename it onto `target` only on success.
+    A special file (`streams`) is yielded itself and written in place."""
     target = Path(target)
+    if streams(target):
+        yield target
+        return
+    if target.is_symlink():  # replace the file the link names, not the link
+        target = target.resolve()
     try:  # the user hears about the file they asked for, never about a temporary name
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(

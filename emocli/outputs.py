@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emocli.errors import EmocliError
+from emocli.fileio import streams
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,10 @@ def _key(path: Path) -> Path:
 
 
 def _writable(path: Path) -> bool:
-    """Whether `path` could be created or replaced: its nearest existing folder is writable."""
+    """Whether `path` could be created or replaced: its nearest existing folder is writable
+    (a device or FIFO, written in place: whether it can be opened for writing)."""
+    if streams(path):
+        return os.access(path, os.W_OK)
     folder = path.parent if not path.is_dir() else path
     while not folder.exists():
         if folder.parent == folder:
@@ -66,7 +70,7 @@ def check_outputs(inputs: Iterable[Path | str | None], outputs: Iterable[Output 
             raise EmocliError(f"{path}: is a folder; a file is expected here")
         if out.kind == "folder" and path.exists() and not path.is_dir():
             raise EmocliError(f"{path}: is a file; a folder is expected here")
-        if out.suffixes and path.suffix.lower() not in out.suffixes:
+        if out.suffixes and not streams(path) and path.suffix.lower() not in out.suffixes:
             raise EmocliError(f"{path}: must end in {' or '.join(out.suffixes)}")
         if not _writable(path):
             raise EmocliError(f"{path}: the output location is not writable")

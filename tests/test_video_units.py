@@ -9,7 +9,7 @@ import pytest
 from media_truth import MEDIA
 
 from emocli.errors import EmocliError
-from emocli.video.boxes import Detections, clean, overlaps
+from emocli.video.boxes import Detections, clean, overlaps, similarity
 from emocli.video.crops import eye_angle, face_crop, level_angle
 from emocli.video.detectors import (
     create_detector,
@@ -47,6 +47,34 @@ def test_overlaps_iou_and_inside():
                                                                 [2, 2, 4, 4], [20, 20, 5, 5]]))
     assert iou[0].tolist() == pytest.approx([1.0, 1 / 3, 0.16, 0.0])
     assert inside[0].tolist() == pytest.approx([1.0, 0.5, 1.0, 0.0])
+
+
+def test_similarity_keeps_a_fast_small_face_and_tells_neighbours_apart():
+    face = np.array([[100, 100, 30, 30]])
+    moved = np.array([[112, 104, 30, 30]])  # 0.4 of its side in one look: IoU only 0.44
+    neighbour = np.array([[135, 100, 30, 30]])  # the next face in a row of people
+    bigger = np.array([[106, 106, 60, 60]])  # centres close, sizes far apart
+    assert overlaps(face, moved)[0][0, 0] < 0.5 < similarity(face, moved)[0][0, 0]
+    assert similarity(face, neighbour)[0][0, 0] == pytest.approx(0.0, abs=0.01)
+    assert similarity(face, bigger)[0][0, 0] == pytest.approx(overlaps(face, bigger)[0][0, 0])
+
+
+def test_mosaic_lays_regions_out_apart():
+    from emocli.video.pipeline import MOSAIC_GAP, mosaic
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+              for h, w in [(60, 80), (90, 70), (40, 40), (75, 120), (60, 60)]]
+    canvas, offsets = mosaic(images)
+    for im, (x, y) in zip(images, offsets):
+        assert (canvas[y:y + im.shape[0], x:x + im.shape[1]] == im).all()
+    rects = [(x, y, x + im.shape[1], y + im.shape[0]) for im, (x, y) in zip(images, offsets)]
+    for i, a in enumerate(rects):  # no two closer than the gap
+        for b in rects[i + 1:]:
+            apart_x = max(a[0], b[0]) - min(a[2], b[2])
+            apart_y = max(a[1], b[1]) - min(a[3], b[3])
+            assert max(apart_x, apart_y) >= MOSAIC_GAP
+    assert canvas.size < 3 * sum(im.size for im in images)
 
 
 # -- tracker ----------------------------------------------------------------------------------
@@ -115,6 +143,24 @@ def test_two_faces_crossing_keep_their_ids():
     assert len(first) == len(last) == 2
     ids_left_to_right = lambda s: [k for k, _ in sorted(s.items(), key=lambda kv: kv[1][0])]  # noqa: E731
     assert ids_left_to_right(first) == ids_left_to_right(last)[::-1]  # they swapped sides
+
+
+def test_a_small_face_walking_fast_keeps_one_track():
+    """A 30 px face moving 16 px a frame (its IoU from one look to the next is 0.27)
+    with full passes every frame: one track, never a twin (issue 23's crowd at 1080p)."""
+    frames = [dets((100 + 16 * i, 200 + 3 * i, 30 + i // 3, 30 + i // 3, 0.9)) for i in range(30)]
+    tracker = Tracker()
+    shown = feed(tracker, frames)
+    assert {k for s in shown for k in s} == {1}
+    assert all(len(s) == 1 for s in shown[2:])
+
+
+def test_a_new_face_missed_once_is_still_confirmed():
+    face = dets((100, 100, 24, 24, 0.9))
+    shown = feed(Tracker(), [face, face, Detections.empty(), face, face])
+    assert shown[-1].keys() == {1}
+    gone = feed(Tracker(), [face, Detections.empty(), Detections.empty(), face])
+    assert gone[-1] == {}  # missed twice in a row: it was a ghost; the new look starts over
 
 
 def test_face_leaving_and_coming_back():

@@ -133,10 +133,14 @@ def _write_csv(results: list[AnnotateResult], path: Path) -> None:
     frame = pd.DataFrame.from_records(records, columns=["input", *FaceRow.COLUMNS])
     if len(results) == 1:
         frame = frame.drop(columns="input")
-    write_csv(path, frame)
+    if str(path) == "-":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        write_csv(path, frame)
 
 
 def annotate(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(
         help="A video (mp4, avi, mov, mkv, webm, gif, ...), an image, a folder of them, a "
              "camera index (0) or a stream URL (rtsp://, http(s)://, udp://, ...).")],
@@ -192,7 +196,8 @@ def annotate(
              "is done.")] = None,
     csv: Annotated[Optional[Path], typer.Option(
         help="Write one row per face per frame: box, shown label, the 7 smoothed probabilities "
-             "and the classifier's raw ones (raw_*, in frames where it ran).")] = None,
+             "and the classifier's raw ones (raw_*, in frames where it ran); '-' for "
+             "stdout.")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write an emotion timeline PNG, one panel per track.")] = None,
     no_video: Annotated[bool, typer.Option(
@@ -209,15 +214,18 @@ def annotate(
     finishes and keeps the outputs.
     """
     src = parse_source(source)
-    if jsonl == "-" and as_json:
-        raise EmocliError("--json and --jsonl - would both write to stdout; choose one")
+    to_stdout = [name for name, on in (("--json", as_json), ("--jsonl -", jsonl == "-"),
+                                       ("--csv -", str(csv) == "-")) if on]
+    if len(to_stdout) > 1:
+        raise EmocliError(f"{' and '.join(to_stdout)} would "
+                          f"{'both' if len(to_stdout) == 2 else 'all'} write to stdout; choose one")
     if no_video and output is not None:
         raise EmocliError("--no-video writes no labelled copy: leave out -o/--output")
     run_dir = None
     if output is None:  # runs/annotate/<name>[N]/: the labelled copy and faces.csv
-        from emocli import next_run_dir
+        from emocli.cli.rundirs import claim_run_dir
 
-        run_dir = next_run_dir("annotate", src.name)
+        run_dir = claim_run_dir(ctx, "annotate", src.name)
         csv = csv or run_dir / "faces.csv"
         if not no_video:
             output = run_dir if src.kind == "folder" else run_dir / (
@@ -225,7 +233,8 @@ def annotate(
     jsonl_file = Path(jsonl) if jsonl not in (None, "-") else None
     check_outputs([None if src.live else src.path,
                    model if model and Path(model).exists() else None, detector_model],
-                  [output and _main_output(src, output), csv and Output(csv, "file", (".csv",)),
+                  [output and _main_output(src, output),
+                   Output(csv, "file", (".csv",)) if csv and str(csv) != "-" else None,
                    plot and Output(plot, "file", (".png",)), jsonl_file and Output(jsonl_file)])
     opts = AnnotateOptions(detector=detector, detector_model=detector_model, min_face=min_face,
                            detect_every=detect_every, refine=refine,
@@ -241,9 +250,11 @@ def annotate(
 
         window = Window(f"emocli: {src.name}", limits.stop)
     from emocli.predict import load_model
-    from emocli.video import create_detector
+    from emocli.video import create_detector, haar_notice
 
     face_detector = create_detector(detector, detector_model)
+    if face_detector.name == "haar":
+        warn(haar_notice(detector == "auto"))
     predictor = load_model(model)
     interrupt = _ctrl_c_stops(limits.stop) if src.live else contextlib.nullcontext()
     results, skipped = [], []
@@ -280,7 +291,7 @@ def annotate(
         timeline_plot([row.record() for r in results for row in r.rows], plot)
     if lines is not None and lines.closed:
         return  # the reader of the JSON Lines went away: end quietly
-    _report(results, skipped, as_json, src.kind == "folder", to_stderr=jsonl == "-")
+    _report(results, skipped, as_json, src.kind == "folder", to_stderr=bool(to_stdout) and not as_json)
     if run_dir is not None:
         note(f"results: {run_dir}")
     if skipped:

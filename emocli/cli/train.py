@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from emocli import EmocliError, Interrupted, next_run_dir
+from emocli import EmocliError, Interrupted
 from emocli.cli import complete
 from emocli.cli.output import out, print_json
 from emocli.train import TrainConfig
@@ -102,6 +102,9 @@ def train(
         help="Train on a stratified subset of N training images (quick runs).")] = None,
     augment: Annotated[bool, typer.Option(
         help="Batched flip, affine and random erasing.")] = _CFG.augment,
+    light: Annotated[float, typer.Option(
+        help="Share of training faces (0-1) given a random exposure: gamma, contrast, "
+             "brightness, sensor noise, blur; for dim and noisy footage.")] = _CFG.light,
     label_smoothing: Annotated[float, typer.Option(
         help="Label smoothing, 0-1.")] = _CFG.label_smoothing,
     balance: Annotated[str, typer.Option(
@@ -133,6 +136,8 @@ def train(
         help="Start from the weights of this checkpoint (same architecture): fine-tuning.")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue the run in this directory from weights/last.pt.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the run that -o names if it holds one.")] = False,
     list_registry: Annotated[bool, typer.Option(
         "--list", help="Show the registered architectures, optimizers and schedules.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -153,13 +158,18 @@ def train(
         cfg = TrainConfig(arch=arch, arch_args=arch_args, optim=optim_name, lr=lr,
                           weight_decay=weight_decay, schedule=schedule, epochs=epochs,
                           batch_size=batch_size, seed=seed, subset=subset, augment=augment,
-                          label_smoothing=label_smoothing, balance=balance, device=device,
-                          data=data, val_fraction=val_fraction, precision=precision, ema=ema,
-                          mixup=mixup, init_from=str(init_from) if init_from else None,
-                          distill=distill, distill_weight=distill_weight)
-        run_dir = output or next_run_dir("train")
+                          light=light, label_smoothing=label_smoothing, balance=balance,
+                          device=device, data=data, val_fraction=val_fraction,
+                          precision=precision, ema=ema, mixup=mixup,
+                          init_from=str(init_from) if init_from else None, distill=distill, distill_weight=distill_weight)
+        if output is None:
+            from emocli.cli.rundirs import claim_run_dir
+
+            run_dir = claim_run_dir(ctx, "train")
+        else:
+            run_dir = output
     try:
-        result = fit(cfg, run_dir, resume=resume, reporter=RichReporter())
+        result = fit(cfg, run_dir, resume=resume, reporter=RichReporter(), force=force)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; continue with: emocli train --resume {run_dir}") from None
     weights = run_dir / "weights"

@@ -45,9 +45,12 @@ def load_checkpoint(path: str | Path) -> dict:
             raise EmocliError(f"{path}: refused: the file holds pickled objects that are not "
                               f"plain data ({reason}); nothing in it was run") from None
         raise EmocliError(f"{path}: not a readable model file ({reason})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an untrusted file may break torch's reader anyhow
+        if path.stat().st_size == 0:
+            raise EmocliError(f"{path}: not a readable model file (it is empty)") from None
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:100]
         raise EmocliError(f"{path}: not a readable model file (truncated, or not a PyTorch "
-                          f"checkpoint: {str(exc).splitlines()[0][:100]})") from None
+                          f"checkpoint: {detail})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or \
             any(k not in ckpt for k in REQUIRED):
         raise EmocliError(f"{path}: not an emocli checkpoint")

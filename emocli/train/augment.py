@@ -55,3 +55,43 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator,
     box = ((ys >= y0.view(b, 1, 1)) & (ys < (y0 + eh).view(b, 1, 1))
            & (xs >= x0.view(b, 1, 1)) & (xs < (x0 + ew).view(b, 1, 1)) & erase.view(b, 1, 1))
     return x.masked_fill(box.unsqueeze(1).to(x.device), 0.0)
+
+
+@dataclass(frozen=True)
+class LightConfig:
+    """Exposure changes as dim rooms and cheap sensors make them (FER2013 is mostly well lit)."""
+
+    gamma: float = 0.6  # log of the gamma, either way: 0.55-1.8
+    contrast: tuple[float, float] = (0.45, 1.2)
+    brightness: float = 0.15  # added, either way, in [0, 1] pixel units
+    noise: float = 0.05  # the largest standard deviation of Gaussian sensor noise
+    blur: float = 0.25  # probability of a 3x3 Gaussian blur
+
+
+_BLUR = torch.tensor([1.0, 2.0, 1.0])
+_BLUR = (_BLUR[:, None] * _BLUR[None, :] / 16).view(1, 1, 3, 3)
+
+
+def light_batch(x: torch.Tensor, gen: torch.Generator, p: float,
+                cfg: LightConfig = LightConfig()) -> torch.Tensor:
+    """A random exposure (gamma, contrast, brightness, noise, blur) for a share `p` of a
+    (B, 1, H, W) batch of [0, 1] pixels; the others pass unchanged. Draws come from `gen`."""
+    b = x.shape[0]
+
+    def per_image(values: torch.Tensor) -> torch.Tensor:
+        return values.view(b, 1, 1, 1).to(x.device, x.dtype)
+
+    on = per_image((torch.rand(b, generator=gen) < p).float()).bool()
+    gamma = per_image(torch.exp(_uniform(b, -cfg.gamma, cfg.gamma, gen)))
+    contrast = per_image(_uniform(b, *cfg.contrast, gen))
+    bright = per_image(_uniform(b, -cfg.brightness, cfg.brightness, gen))
+    blur = per_image((torch.rand(b, generator=gen) < cfg.blur).float()).bool()
+    noise = torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
+    noise = noise * per_image(_uniform(b, 0, cfg.noise, gen))
+
+    y = x.clamp(0, 1) ** gamma
+    mean = y.mean((1, 2, 3), keepdim=True)
+    y = (y - mean) * contrast + mean + bright
+    blurred = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), _BLUR.to(x.device, x.dtype))
+    y = torch.where(blur, blurred, y) + noise
+    return torch.where(on, y.clamp(0, 1), x)

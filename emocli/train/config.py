@@ -33,6 +33,7 @@ class TrainConfig:
     seed: int = 0
     subset: int | None = None
     augment: bool = True
+    light: float = 0.0  # share of training faces given a random exposure (0: off)
     label_smoothing: float = 0.1
     balance: str = "none"
     device: str = "auto"
@@ -69,6 +70,8 @@ class TrainConfig:
             raise OptionError("label_smoothing", "must be in [0, 1)")
         if self.balance not in BALANCE:
             raise OptionError("balance", f"must be one of {', '.join(BALANCE)}")
+        if not 0 <= self.light <= 1:
+            raise OptionError("light", "must be in [0, 1]")
         if not 0 <= self.ema < 1:
             raise OptionError("ema", "must be in [0, 1)")
         if not (math.isfinite(self.mixup) and self.mixup >= 0):

@@ -28,7 +28,7 @@ from emocli.models.precision import autocast, autocast_dtype
 from emocli.outputs import Output, check_outputs
 from emocli.predict import metrics
 from emocli.runs import next_run_dir
-from emocli.train.augment import augment_batch
+from emocli.train.augment import augment_batch, light_batch
 from emocli.train.config import TrainConfig, load_run_config
 from emocli.train.optim import create_optimizer, get_schedule
 
@@ -148,8 +148,13 @@ class Trainer:
                               f"({ckpt['arch']} {ckpt['arch_args']}); it needs the same") from None
 
     # -- data -----------------------------------------------------------------------------
-    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        x = normalize(x.to(self.device, non_blocking=True), self.norm)
+    def _normalize(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 faces to the network's input; with `gen`, a random exposure first for the
+        config's share of them."""
+        x = x.to(self.device, non_blocking=True)
+        if gen is not None and self.cfg.light:
+            x = light_batch(x.float().div_(255), gen, self.cfg.light).mul_(255)
+        x = normalize(x, self.norm)
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
 
     def _order(self, gen: torch.Generator) -> torch.Tensor:
@@ -177,7 +182,7 @@ class Trainer:
         total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         for step, lo in enumerate(range(0, len(order), self.cfg.batch_size)):
             idx = order[lo:lo + self.cfg.batch_size]
-            x, y = self._normalize(self.x_train[idx]), self.y_train[idx].to(self.device)
+            x, y = self._normalize(self.x_train[idx], gen), self.y_train[idx].to(self.device)
             soft = self.soft[idx.to(self.soft.device)] if self.soft is not None else None
             if self.cfg.augment:
                 x = augment_batch(x, gen)
@@ -306,15 +311,20 @@ class Trainer:
 
 def fit(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
         resume: str | Path | None = None, data: Dataset | None = None,
-        reporter: Reporter | None = None) -> TrainResult:
+        reporter: Reporter | None = None, force: bool = False) -> TrainResult:
     """Train a network: `config` (default: TrainConfig()) into `run_dir` (default
     runs/train/exp, exp2, ...), checkpointing every epoch; or, with `resume`, continue the run in
-    that folder exactly as it was configured. `data`: a loaded Dataset (default: the config's)."""
+    that folder exactly as it was configured. `data`: a loaded Dataset (default: the config's).
+    A `run_dir` that holds a run already is refused unless `force`."""
     if resume is not None:
         cfg, run_dir = load_run_config(resume).validate(), Path(resume)
     else:
         cfg = (config or TrainConfig()).validate()
         run_dir = Path(run_dir) if run_dir is not None else next_run_dir("train")
+        done = [p for p in ("config.json", "metrics.csv", "weights") if (run_dir / p).exists()]
+        if done and not force:
+            raise EmocliError(f"{run_dir}: holds a training run already ({', '.join(done)}); "
+                              "continue it with --resume, or replace it with --force")
         teacher = model_file(cfg.distill) if cfg.distill else None
         check_outputs([cfg.data, cfg.init_from, teacher], [Output(run_dir, "folder")])
     dataset = data or load_dataset(cfg.data, cfg.val_fraction, cfg.seed)

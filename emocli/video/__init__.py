@@ -20,6 +20,7 @@ __getattr__, __all__ = lazy_names(__name__, {
     "register_detector": "emocli.video.detectors",
     "create_detector": "emocli.video.detectors",
     "list_detectors": "emocli.video.detectors",
+    "haar_notice": "emocli.video.detectors",
     "Annotator": "emocli.video.pipeline",
     "Tracker": "emocli.video.tracker",
     "AnnotatedFrame": "emocli.video.pipeline",

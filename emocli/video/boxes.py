@@ -60,17 +60,35 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inter / union, inter / np.maximum(np.minimum(area_a, area_b), 1e-6)
 
 
-def best_match(box: np.ndarray, dets: Detections, iou: float,
+SAME_SIZE = 0.6  # boxes whose sides differ more than this ratio are never near by their centres
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How surely each pair of rows of a and b is one face, and the intersection over the
+    smaller area. Similarity is the larger of the IoU and the nearness of the centres (1 at
+    the same centre, 0 a side's length apart; for boxes of about the same size): a small face
+    moving fast overlaps little from one look to the next but stays close to where it was."""
+    a, b = np.asarray(a, np.float32).reshape(-1, 4), np.asarray(b, np.float32).reshape(-1, 4)
+    iou, inside = overlaps(a, b)
+    side_a, side_b = np.sqrt(a[:, 2] * a[:, 3])[:, None], np.sqrt(b[:, 2] * b[:, 3])[None, :]
+    centre_a, centre_b = a[:, :2] + a[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2
+    dist = np.linalg.norm(centre_a[:, None, :] - centre_b[None, :, :], axis=2)
+    larger = np.maximum(np.maximum(side_a, side_b), 1e-6)
+    near = (1 - dist / larger).clip(0) * (np.minimum(side_a, side_b) / larger >= SAME_SIZE)
+    return np.maximum(iou, near), inside
+
+
+def best_match(box: np.ndarray, dets: Detections, threshold: float,
                nested: float | None = None) -> int | None:
-    """The detection that continues `box`: the best by IoU, and with `nested`, also a box lying
-    mostly inside it or around it (ranked lower); None when none overlaps enough."""
+    """The detection that continues `box`: the most similar (`similarity`), and with `nested`,
+    also a box lying mostly inside it or around it (ranked lower); None when none is close."""
     if not len(dets):
         return None
-    overlap, inside = overlaps(np.asarray(box)[None], dets.boxes)
+    overlap, inside = similarity(np.asarray(box)[None], dets.boxes)
     overlap, inside = overlap[0], inside[0]
     rank = overlap if nested is None else np.maximum(overlap, inside * 0.5)
     best = int(rank.argmax())
-    if overlap[best] >= iou or (nested is not None and inside[best] >= nested):
+    if overlap[best] >= threshold or (nested is not None and inside[best] >= nested):
         return best
     return None
 
@@ -89,3 +107,4 @@ def clean(dets: Detections, min_score: float, iou: float = NMS_IOU,
     # a box goes when a better-scored box covers most of it, or it covers most of a better one
     dominated = np.triu(inside > nested, k=1).any(axis=0)
     return dets.take(np.flatnonzero(~dominated))
+

@@ -25,6 +25,7 @@ from emocli.video.boxes import Detections, clean
 
 AUTO_ORDER = ("yunet", "mtcnn", "haar")  # best first; `auto` takes the first one installed
 MAX_WORK_PIXELS = 1280 * 720  # a full pass never works on more pixels than 720p
+SIZE_SLACK = 1.5  # a detector told the face sizes searches this much smaller and larger
 
 
 class Detector(Protocol):
@@ -33,8 +34,13 @@ class Detector(Protocol):
     name: str
     min_size: int  # the smallest face (px, at the resolution it works on) it finds reliably
     birth_score: float  # a new face needs this score; a known face keeps its track with less
+    # optional: `mosaic_pixels`, the most pixels of face regions worth one call (default 0:
+    # a call per region)
 
-    def detect(self, frame: np.ndarray) -> Detections: ...
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
+        """`sizes`: the smallest and largest side (px) of the faces sought, where a region pass
+        knows them; a detector may search only scales near them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,14 @@ def create_detector(name: str = "auto", model: Path | None = None) -> Detector:
     return spec.build(model)
 
 
+def haar_notice(fallback: bool) -> str:
+    """The one line shown whenever the Haar cascade runs: it misses what the others find."""
+    why = ("neither yuface nor facenet-pytorch is installed (pip install facenet-pytorch)"
+           if fallback else "chosen with --detector haar")
+    return (f"the haar detector is in use ({why}): it misses turned heads and small faces; "
+            "mtcnn and yunet find them")
+
+
 def working_scale(shape: tuple[int, ...], min_face: float, min_size: int) -> float:
     """The scale of a full pass: faces of `min_face` px become `min_size` px (the smallest the
     detector finds), never upscaled, and never more than MAX_WORK_PIXELS."""
@@ -117,7 +131,7 @@ class YuNetDetector:
         else:
             self._raw = _onnx_yunet(Path(model))
 
-    def detect(self, frame: np.ndarray) -> Detections:
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
         # a strided view silently finds nothing; rows: score (0-100), box, 5 landmarks
         rows = np.asarray(self._raw(np.ascontiguousarray(frame)), dtype=np.float32)
         if not len(rows):
@@ -163,29 +177,30 @@ def _onnx_yunet(model: Path) -> Callable[[np.ndarray], np.ndarray]:
     return detect
 
 
-@register_detector("mtcnn", "MTCNN from facenet-pytorch (pip install 'emocli[mtcnn]')",
-                   _has("facenet_pytorch"))
+def _mtcnn_weights() -> bool:
+    from emocli.video.mtcnn import weights_dir
+
+    return weights_dir() is not None
+
+
+@register_detector("mtcnn", "MTCNN, written in emocli, with the weights inside the pure-Python "
+                            "facenet-pytorch wheel (every platform)", _mtcnn_weights)
 class MTCNNDetector:
     name, min_size, birth_score = "mtcnn", 20, 0.95
     floor = 0.9
+    mosaic_pixels = 160_000  # its cascade costs ~5 ms a call before the first pixel
 
     def __init__(self, model: Path | None = None):
         if model is not None:
             raise OptionError("detector_model", "is not taken by the mtcnn detector")
-        try:
-            from facenet_pytorch import MTCNN
-        except ImportError:
-            raise EmocliError("the mtcnn detector needs facenet-pytorch: "
-                              "pip install 'emocli[mtcnn]'") from None
-        self.net = MTCNN(keep_all=True, device="cpu", min_face_size=self.min_size)
+        from emocli.video.mtcnn import MTCNN
 
-    def detect(self, frame: np.ndarray) -> Detections:
-        boxes, probs, points = self.net.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB),
-                                               landmarks=True)
-        if boxes is None:
-            return Detections.empty()
+        self.net = MTCNN(self.min_size)
+
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
+        boxes, scores, marks = self.net.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), sizes)
         xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-        return clean(Detections(xywh, probs, points), self.floor)
+        return clean(Detections(xywh, scores, marks), self.floor)
 
 
 @register_detector("haar", "OpenCV's bundled frontal-face Haar cascade (no landmarks; misses "
@@ -208,12 +223,14 @@ class HaarDetector:
         if self.cascade is None or self.cascade.empty():
             raise EmocliError(f"{path}: not a Haar cascade file")
 
-    def detect(self, frame: np.ndarray) -> Detections:
+    def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         if min(gray.shape) < self.min_size:
             return Detections.empty()
+        low, high = (self.min_size, 0) if sizes is None else (
+            max(self.min_size, int(sizes[0] / SIZE_SLACK)), int(sizes[1] * SIZE_SLACK) + 1)
         boxes, _, weights = self.cascade.detectMultiScale3(
-            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size),
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(low, low), maxSize=(high, high),
             outputRejectLevels=True)
         if len(boxes) == 0:
             return Detections.empty()

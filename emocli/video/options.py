@@ -16,8 +16,10 @@ DETECTORS = ("auto", *BUILTIN_NAMES["detector"])  # `auto` picks the best one in
 class TrackerConfig:
     min_hits: int = 3  # detections before a new face counts (removes one-frame ghosts)
     max_coast: int = 12  # frames a lost face is kept after its last detection
-    iou: float = 0.3  # overlap between a track's predicted box and a detection to continue it
-    merge_iou: float = 0.5  # two tracks overlapping this much in one frame are one face
+    # similarity (boxes.similarity: IoU, or nearness of centres) between a track's predicted
+    # box and a detection to continue it; a detection this near a live track starts none
+    iou: float = 0.3
+    merge_iou: float = 0.5  # two tracks this similar in one frame are one face
     box_smoothing: float = 0.4  # weight of the prediction against the new detection
     velocity_smoothing: float = 0.7  # weight of the past in the per-frame velocity
 
@@ -57,4 +59,6 @@ class AnnotateOptions:
             bad = tuple(name for name, value in limits.items() if value < problem)
             if bad:
                 raise OptionError(bad, f"must be at least {problem}")
+        if self.smoothing.margin >= 1:  # a lead in probability: 1 or more would freeze labels
+            raise OptionError("smoothing.margin", "must be below 1 (a lead in probability)")
         return self

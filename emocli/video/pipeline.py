@@ -9,7 +9,9 @@ back. Faces are classified in batches across frames.
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter, deque
+from itertools import groupby
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import torch
 from emocli.data.labels import EMOTIONS
 from emocli.models.precision import autocast, autocast_dtype
 from emocli.predict.predictor import load_model
-from emocli.video.boxes import Detections, best_match
+from emocli.video.boxes import NESTED, Detections, best_match, similarity
 from emocli.video.crops import face_crops
 from emocli.video.detectors import Detector, create_detector, resized, working_scale
 from emocli.video.draw import draw
@@ -29,6 +31,7 @@ from emocli.video.tracker import Tracker
 
 REGION_CONTEXT = 0.6  # a region pass searches this share of the face's side around it
 REGION_FACE = 2.5  # ... at a scale where the face is this many times the detector's min_size
+REGION_MIN_PAD = 24  # px; detectors miss small faces (20 px, dim) in regions with less context
 
 
 @dataclass
@@ -125,6 +128,9 @@ class Annotator:
         self._last_classified: dict[int, int] = {}
         self._smoothers: dict[int, LabelSmoother] = {}
         self._scale: float | None = None
+        self._last_full = -(10**9)
+        # detectors written to the first Protocol take no face sizes
+        self._sized = "sizes" in inspect.signature(self.detector.detect).parameters
 
     # -- detection and tracking --------------------------------------------------------------
     def _full_pass(self, frame: np.ndarray) -> Detections:
@@ -132,19 +138,68 @@ class Annotator:
             self._scale = working_scale(frame.shape, self.opts.min_face, self.detector.min_size)
         return self.detector.detect(resized(frame, self._scale)).scaled(self._scale)
 
-    def _region_pass(self, frame: np.ndarray, box: np.ndarray) -> Detections:
-        """Re-detect one face in a small region around its predicted box."""
+    def _region(self, frame: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
+        """The rectangle (x0, y0, x1, y1) a region pass searches for the face in `box`, and
+        the scale it searches at."""
         x, y, w, h = box
         side = max(w, h)
-        pad = REGION_CONTEXT * side
+        pad = max(REGION_CONTEXT * side, REGION_MIN_PAD)
         height, width = frame.shape[:2]
-        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
-        x1, y1 = int(min(width, x + w + pad)), int(min(height, y + h + pad))
+        rect = np.array([max(0, x - pad), max(0, y - pad), min(width, x + w + pad),
+                         min(height, y + h + pad)]).astype(int)
+        return rect, min(1.0, REGION_FACE * self.detector.min_size / max(side, 1.0))
+
+    def _detect_in(self, frame: np.ndarray, rect: np.ndarray, scale: float,
+                   sides: list[float]) -> Detections:
+        """Detect in a rectangle of the frame at `scale`, told the sides of the faces sought."""
+        x0, y0, x1, y1 = rect
         if x1 - x0 < 8 or y1 - y0 < 8:
             return Detections.empty()
-        scale = min(1.0, REGION_FACE * self.detector.min_size / max(side, 1.0))
         region = resized(frame[y0:y1, x0:x1], scale, fast=True)
-        return self.detector.detect(region).scaled(scale, x0, y0)
+        sizes = (min(sides) * scale, max(sides) * scale)
+        found = self.detector.detect(region, sizes) if self._sized else self.detector.detect(
+            region)
+        return found.scaled(scale, x0, y0)
+
+    def _region_pass(self, frame: np.ndarray, box: np.ndarray) -> Detections:
+        """Re-detect one face in a small region around its predicted box."""
+        return self._detect_in(frame, *self._region(frame, box), [max(box[2:4])])
+
+    def _region_passes(self, frame: np.ndarray) -> None:
+        """Re-detect every known face near its predicted box. Each face's region is scaled so
+        that the face is about the same size in all; for a detector whose calls cost more than
+        their pixels (`mosaic_pixels`), the regions are laid out on mosaics, so that a crowd
+        costs a few calls, not one per face."""
+        tracker = self.tracker
+        tiles = []
+        for track in tracker.tracks:
+            box = tracker.predicted(track)
+            (x0, y0, x1, y1), scale = self._region(frame, box)
+            if x1 - x0 >= 8 and y1 - y0 >= 8:
+                tiles.append((track, np.array([x0, y0]), scale, max(box[2:4]) * scale,
+                              resized(frame[y0:y1, x0:x1], scale, fast=True)))
+        per_call = getattr(self.detector, "mosaic_pixels", 0)
+        chunk: list = []
+        for tile in tiles + [None]:  # consecutive tiles share a mosaic up to per_call pixels
+            if chunk and (tile is None or sum(t[-1].shape[0] * t[-1].shape[1]
+                                              for t in chunk + [tile]) > per_call):
+                self._mosaic_pass(chunk)
+                chunk = []
+            if tile is not None:
+                chunk.append(tile)
+
+    def _mosaic_pass(self, tiles: list[tuple]) -> None:
+        canvas, offsets = mosaic([tile[-1] for tile in tiles])
+        sides = [tile[3] for tile in tiles]
+        found = (self.detector.detect(canvas, (min(sides), max(sides))) if self._sized
+                 else self.detector.detect(canvas))
+        centres = found.boxes[:, :2] + found.boxes[:, 2:] / 2
+        for (track, origin, scale, _, image), (ox, oy) in zip(tiles, offsets):
+            h, w = image.shape[:2]
+            mine = np.flatnonzero((centres[:, 0] >= ox) & (centres[:, 0] < ox + w)
+                                  & (centres[:, 1] >= oy) & (centres[:, 1] < oy + h))
+            dets = found.take(mine).scaled(1.0, -ox, -oy).scaled(scale, *origin)
+            self.tracker.update_tracks([track], dets)
 
     def _refind(self, frame: np.ndarray, box: np.ndarray) -> tuple | None:
         """The face near `box` in a held-back frame, as (box, landmarks), by a region pass."""
@@ -160,9 +215,12 @@ class Annotator:
         full = index % opts.detect_every == 0
         regions = opts.refine and not full and index % opts.region_every == 0
         if regions:
-            for track in list(tracker.tracks):
-                tracker.update_track(track, self._region_pass(frame, tracker.predicted(track)))
-        if full or (regions and tracker.lost()):
+            self._region_passes(frame)
+        # a face lost in a region pass may have moved far: look over the whole frame at once,
+        # but not on every frame of a crowd where someone is always turned away
+        recent = index - self._last_full < max(1, opts.tracker.max_coast // 2)
+        if full or (regions and tracker.lost() and not recent):
+            self._last_full = index
             known = {t.id for t in tracker.tracks}
             tracker.update(self._full_pass(frame))
             for track in tracker.tracks:
@@ -180,11 +238,18 @@ class Annotator:
         box = track.box
         for held in list(reversed(self._held))[:self.opts.detect_every]:
             found = self._refind(held.image, box)
-            if found is None:
+            if found is None or self._taken(held, found[0]):
                 return
             box, marks = found
             held.states.append(_State(track.id, box.copy(), marks, True))
             self.tracker.add_hit(track)
+
+    def _taken(self, held: _Held, box: np.ndarray) -> bool:
+        """Whether another track already has this face in a held frame."""
+        if not held.states:
+            return False
+        sim, inside = similarity(box[None], np.stack([s.box for s in held.states]))
+        return bool((sim >= self.opts.tracker.iou).any() or (inside >= NESTED).any())
 
     def _search_tail(self) -> None:
         """The last frames have no later frame to bridge from: look for each face in the held
@@ -231,11 +296,14 @@ class Annotator:
                         last is None or held.index - last >= self.opts.classify_every):
                     due.append((held, s))
                     self._last_classified[s.track] = held.index
-        crops = [face_crops(held.image, s.box[None],
-                            [s.landmarks] if self.opts.level else None, self.opts.margin)
-                 for held, s in due]
-        if not crops:
+        if not due:
             return {}
+        crops = []  # one gray conversion per frame, not per face
+        for _, group in groupby(due, key=lambda pair: id(pair[0])):
+            group = list(group)
+            crops.append(face_crops(group[0][0].image, np.stack([s.box for _, s in group]),
+                                    [s.landmarks for _, s in group] if self.opts.level
+                                    else None, self.opts.margin))
         with autocast(self._autocast):
             proba = self.model.predict_proba(np.concatenate(crops))
         return {(held.index, s.track): p for (held, s), p in zip(due, proba)}
@@ -302,6 +370,29 @@ class Annotator:
     @property
     def detector_name(self) -> str:
         return self.detector.name
+
+
+MOSAIC_GAP = 16  # px of grey between the regions of a mosaic, so that no face spans two
+
+
+def mosaic(images: list[np.ndarray], gap: int = MOSAIC_GAP) -> tuple[np.ndarray, list]:
+    """Images laid out in rows on one grey canvas (shelf packing, tallest first, about as wide
+    as high): the canvas and each image's (x, y) on it."""
+    order = sorted(range(len(images)), key=lambda i: -images[i].shape[0])
+    area = sum((im.shape[0] + gap) * (im.shape[1] + gap) for im in images)
+    width = max(max(im.shape[1] for im in images) + gap, int(area ** 0.5))
+    offsets: list = [None] * len(images)
+    x = y = row = 0
+    for i in order:
+        h, w = images[i].shape[:2]
+        if x + w > width:
+            x, y, row = 0, y + row + gap, 0
+        offsets[i] = (x, y)
+        x, row = x + w + gap, max(row, h)
+    canvas = np.full((y + row, width, *images[0].shape[2:]), 128, np.uint8)
+    for (x, y), im in zip(offsets, images):
+        canvas[y:y + im.shape[0], x:x + im.shape[1]] = im
+    return canvas, offsets
 
 
 def face_counts(rows: list[FaceRow], frames: int) -> list[int]:

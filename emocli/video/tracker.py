@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from emocli.video.boxes import NESTED, Detections, best_match, overlaps
+from emocli.video.boxes import NESTED, Detections, best_match, similarity
 from emocli.video.options import TrackerConfig
+
+
+# a new face may be missed once (a small face in the dark is found in most looks, not all); a
+# ghost still needs `min_hits` detections to be shown
+TENTATIVE_MISSES = 2
 
 
 @dataclass
@@ -29,6 +34,7 @@ class Track:
     hits: int = 1
     confirmed: bool = False
     detected: bool = True  # found in the current frame
+    misses: int = 0  # searched for and not found, in a row
     before: tuple = ()  # the state at the start of the frame, restored when a merge undoes a hit
 
     def predicted(self, frame: int) -> np.ndarray:
@@ -59,10 +65,9 @@ class Tracker:
         rows, cols = self._match(free, dets)
         for r, c in zip(rows, cols):
             self._hit(free[r], dets, c)
-        # a face seen now, or a confirmed face briefly lost, leaves no room for a new track:
-        # a box over it is the same face seen worse (a twin), not another face
-        known = [t.box if t.detected else self.predicted(t) for t in self.tracks
-                 if t.detected or t.confirmed]
+        # a live face leaves no room for a new track: a box near it is the same face seen
+        # worse or moved (a twin), not another face
+        known = [t.box if t.detected else self.predicted(t) for t in self.tracks]
         for d in sorted(set(range(len(dets))) - set(cols)):
             if dets.scores[d] < self.birth_score or self._covered(dets.boxes[d], known):
                 continue
@@ -72,14 +77,25 @@ class Tracker:
             self._next_id += 1
             known.append(dets.boxes[d])
 
+    def update_tracks(self, tracks: list[Track], dets: Detections) -> None:
+        """A region pass for some tracks: each continues with the detection most similar to it
+        (or one lying mostly inside or around it), no detection continues two tracks, and
+        none starts a track."""
+        free = [t for t in tracks if not t.detected]
+        rows, cols = self._match(free, dets)
+        for r, c in zip(rows, cols):
+            self._hit(free[r], dets, c)
+        left = [i for i in range(len(dets)) if i not in cols]
+        for r, track in enumerate(free):
+            if r in rows or not left:
+                continue
+            best = best_match(self.predicted(track), dets.take(left), self.cfg.iou, NESTED)
+            if best is not None:
+                self._hit(track, dets, left.pop(best))
+
     def update_track(self, track: Track, dets: Detections) -> None:
-        """A region pass for one track: the best-overlapping detection continues it; no other
-        detection starts anything."""
-        if track.detected:
-            return
-        best = best_match(self.predicted(track), dets, self.cfg.iou, NESTED)
-        if best is not None:
-            self._hit(track, dets, best)
+        """A region pass for one track."""
+        self.update_tracks([track], dets)
 
     def add_hit(self, track: Track) -> None:
         """Count a detection of this face found outside the frame-by-frame flow (in a held-back
@@ -88,13 +104,16 @@ class Tracker:
         track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
 
     def end_frame(self, searched: bool = True) -> None:
-        """Merge twins and drop what is lost: a new face missed in a frame where it was looked
-        for (`searched`), a confirmed one unseen for more than `max_coast` frames."""
+        """Merge twins and drop what is lost: a new face missed in `TENTATIVE_MISSES` frames in
+        a row where it was looked for (`searched`), a confirmed one unseen for more than
+        `max_coast` frames."""
         self._merge()
+        for t in self.tracks:
+            t.misses = 0 if t.detected else t.misses + searched
         self.tracks = [t for t in self.tracks
                        if t.detected or (t.confirmed and self.frame - t.last_hit
                                          <= self.cfg.max_coast)
-                       or (not t.confirmed and not searched)]
+                       or (not t.confirmed and t.misses < TENTATIVE_MISSES)]
 
     def lost(self) -> bool:
         """Whether a known face went unseen in this frame (worth a full pass at once)."""
@@ -102,7 +121,8 @@ class Tracker:
 
     # -- internals ---------------------------------------------------------------------------
     def _hit(self, track: Track, dets: Detections, i: int) -> None:
-        a, v = self.cfg.box_smoothing, self.cfg.velocity_smoothing
+        # a young track learns its velocity at once (a face walking in is already moving)
+        a, v = self.cfg.box_smoothing, min(self.cfg.velocity_smoothing, 1 - 1 / track.hits)
         new = a * self.predicted(track) + (1 - a) * dets.boxes[i]
         gap = max(1, self.frame - track.last_hit)
         track.velocity = v * track.velocity + (1 - v) * (new - track.box) / gap
@@ -116,23 +136,24 @@ class Tracker:
     def _match(self, tracks: list[Track], dets: Detections) -> tuple[list[int], list[int]]:
         if not tracks or not len(dets):
             return [], []
-        iou, _ = overlaps(np.stack([self.predicted(t) for t in tracks]), dets.boxes)
-        rows, cols = linear_sum_assignment(-iou)
-        keep = iou[rows, cols] >= self.cfg.iou
+        sim, _ = similarity(np.stack([self.predicted(t) for t in tracks]), dets.boxes)
+        rows, cols = linear_sum_assignment(-sim)
+        keep = sim[rows, cols] >= self.cfg.iou
         return rows[keep].tolist(), cols[keep].tolist()
 
     def _covered(self, box: np.ndarray, known: list[np.ndarray]) -> bool:
         if not known:
             return False
-        iou, inside = overlaps(box[None], np.stack(known))
-        return bool((iou >= self.cfg.merge_iou).any() or (inside >= NESTED).any())
+        sim, inside = similarity(box[None], np.stack(known))
+        return bool((sim >= self.cfg.iou).any() or (inside >= NESTED).any())
 
     def _merge(self) -> None:
         seen = [t for t in self.tracks if t.detected]
         if len(seen) < 2:
             return
-        iou, inside = overlaps(np.stack([t.box for t in seen]), np.stack([t.box for t in seen]))
-        same = (iou >= self.cfg.merge_iou) | (inside >= NESTED)
+        boxes = np.stack([t.box for t in seen])
+        sim, inside = similarity(boxes, boxes)
+        same = (sim >= self.cfg.merge_iou) | (inside >= NESTED)
         # the elder (a confirmed track before a new one, then the older id) keeps the face, so
         # that the id a face was shown with stays
         order = sorted(range(len(seen)), key=lambda i: (not seen[i].confirmed, seen[i].id))

@@ -1,0 +1,130 @@
+"""Outputs that are not ordinary files, runs started together, SIGTERM, and model files that
+are not models: each handled as the user means it, with one line and exit 2 for bad input."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import MEDIA, run
+
+from emocli.video.options import AnnotateOptions, SmoothingConfig
+
+PHOTO = MEDIA / "justin.jpg"
+CLIP = MEDIA / "faces" / "pyfeat_WolfgangLanger_Pexels.mp4"
+
+
+def emocli(*args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "emocli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_csv_to_a_fifo_streams_to_its_reader_and_keeps_the_fifo(tmp_path):
+    fifo = tmp_path / "faces.fifo"
+    os.mkfifo(fifo)
+    got = {}
+    reader = threading.Thread(target=lambda: got.setdefault("text", fifo.read_text()))
+    reader.start()
+    result = emocli("annotate", PHOTO, "-o", tmp_path / "x.jpg", "--csv", fifo, cwd=tmp_path)
+    reader.join(30)
+    assert result.returncode == 0, result.stderr
+    assert fifo.is_fifo()  # not replaced by an ordinary file
+    assert got["text"].startswith("frame,time_s,track,")
+    assert len(got["text"].splitlines()) == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_csv_dash_is_stdout_and_refused_beside_another_stdout_output(tmp_path):
+    result = emocli("annotate", PHOTO, "-o", tmp_path / "x.jpg", "--csv", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("frame,time_s,track,")
+    assert len(result.stdout.splitlines()) == 2  # the summary went to stderr
+    assert "1 frame(s)" in result.stderr
+    both = emocli("annotate", PHOTO, "-o", tmp_path / "y.jpg", "--csv", "-", "--json",
+                  cwd=tmp_path)
+    assert both.returncode == 2
+    assert both.stderr.strip() == ("emocli: error: --json and --csv - would both write to "
+                                   "stdout; choose one")
+    assert not (tmp_path / "y.jpg").exists()
+
+
+def test_two_runs_started_together_get_two_folders(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "emocli", "annotate", str(PHOTO)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    folders = sorted(p.name for p in (tmp_path / "runs" / "annotate").iterdir())
+    assert folders == ["justin", "justin2"]
+    for name in folders:
+        assert {p.name for p in (tmp_path / "runs" / "annotate" / name).iterdir()} == {
+            "justin.jpg", "faces.csv"}
+    said = sorted(line for _, err in outs for line in err.splitlines() if "results:" in line)
+    assert said == ["results: runs/annotate/justin", "results: runs/annotate/justin2"]
+
+
+def test_a_failed_run_gives_its_folder_back(tmp_path):
+    result = emocli("annotate", PHOTO, "--hysteresis", "5", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("emocli: error: --hysteresis must be below 1 (a lead in "
+                                     "probability)")
+    assert list((tmp_path / "runs" / "annotate").iterdir()) == []
+
+
+def test_hysteresis_of_one_or_more_is_refused_in_the_library():
+    with pytest.raises(Exception, match="below 1"):
+        AnnotateOptions(smoothing=SmoothingConfig(margin=1.0)).validate()
+    AnnotateOptions(smoothing=SmoothingConfig(margin=0.5)).validate()
+
+
+def test_sigterm_during_annotate_cleans_up_like_ctrl_c(tmp_path):
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "emocli", "annotate", str(CLIP), "-o",
+                             str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith(".out")
+                                              for p in tmp_path.iterdir()):
+        time.sleep(0.05)  # the temporary video exists: the work is under way
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "emocli: error: interrupted"
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file
+
+
+@pytest.mark.parametrize("content,why", [(b"", "it is empty"),
+                                         (b"emotion,pixels\n", "not a PyTorch checkpoint")])
+def test_a_model_file_that_is_not_a_model_is_one_line(tmp_path, content, why):
+    bad = tmp_path / "m.pt"
+    bad.write_bytes(content)
+    before = sha(bad)
+    for args in (("evaluate", bad), ("annotate", PHOTO, "-o", tmp_path / "x.jpg",
+                                     "--model", bad)):
+        result = run(*map(str, args))
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith(f"emocli: error: {bad}: not a readable model file")
+        assert why in result.stderr and result.stderr.count("\n") == 1
+    assert sha(bad) == before
+
+
+def test_train_never_replaces_a_run_without_force(tmp_path, small_cache):
+    done = tmp_path / "done"
+    (done / "weights").mkdir(parents=True)
+    (done / "config.json").write_text("{}")
+    (done / "weights" / "best.pt").write_bytes(b"finished weights")
+    before = sha(done / "weights" / "best.pt")
+    result = run("train", "--data", str(small_cache), "--epochs", "1", "-o", str(done))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"emocli: error: {done}: holds a training run already "
+                                     "(config.json, weights); continue it with --resume, or "
+                                     "replace it with --force")
+    assert sha(done / "weights" / "best.pt") == before
