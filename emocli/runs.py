@@ -30,6 +30,10 @@ def next_run_dir(task: str, name: str = "exp", root: str | Path = "runs") -> Pat
 
 
 def remove_if_empty(run_dir: Path) -> None:
-    """Give back a claimed run folder that a run left empty (it failed before writing)."""
-    with contextlib.suppress(OSError):
-        run_dir.rmdir()  # only when empty: nothing a run wrote is ever removed
+    """Give back a claimed run folder that a run left empty (it failed before writing), and
+    `runs/<task>` and `runs` above it when nothing else is in them."""
+    for folder in (run_dir, run_dir.parent, run_dir.parent.parent):
+        try:
+            folder.rmdir()  # only when empty: nothing a run wrote is ever removed
+        except OSError:
+            return

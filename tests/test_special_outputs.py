@@ -76,7 +76,7 @@ def test_a_failed_run_gives_its_folder_back(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("emocli: error: --hysteresis must be below 1 (a lead in "
                                      "probability)")
-    assert list((tmp_path / "runs" / "annotate").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # neither its folder nor runs/annotate stays
 
 
 def test_hysteresis_of_one_or_more_is_refused_in_the_library():
@@ -128,3 +128,17 @@ def test_train_never_replaces_a_run_without_force(tmp_path, small_cache):
                                      "(config.json, weights); continue it with --resume, or "
                                      "replace it with --force")
     assert sha(done / "weights" / "best.pt") == before
+
+
+def test_annotating_a_photo_loads_no_torchvision_sklearn_pandas_or_matplotlib(tmp_path):
+    """torchvision alone cost 2 s and 170 MB of start-up (it pulls in torch._dynamo)."""
+    code = ("import sys\nfrom emocli.cli import main\nsys.argv = ['emocli', 'annotate', "
+            f"{str(PHOTO)!r}, '-o', {str(tmp_path / 'x.jpg')!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "heavy = ('torchvision', 'torch._dynamo', 'sklearn', 'pandas', 'matplotlib')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "x.jpg").is_file()

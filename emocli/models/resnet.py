@@ -1,7 +1,6 @@
 """torchvision's ResNet adapted to 48x48 gray faces: 3x3 stem, no early max-pool."""
 
 from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
 
 from emocli.models.factory import register_model
 
@@ -16,6 +15,8 @@ def resnet(num_classes: int = 7, depth: int = 18, stem_stride: int = 1,
         raise ValueError(f"depth must be one of {', '.join(map(str, _DEPTHS))}, got {depth}")
     if stem_stride not in (1, 2):
         raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
+    from torchvision.models.resnet import BasicBlock, ResNet  # loaded only for a ResNet
+
     net = ResNet(BasicBlock, _DEPTHS[depth], num_classes=num_classes)
     net.conv1 = nn.Conv2d(1, 64, 3, stride=stem_stride, padding=1, bias=False)
     net.maxpool = nn.Identity()

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 from emocli.data.labels import EMOTIONS
 from emocli.data.preprocess import as_batch, normalize
@@ -31,6 +30,16 @@ def load_model(spec: str | Path | None = None) -> Predictor | Ensemble:
     members = [Predictor(load_checkpoint(p), name if len(paths) == 1 else f"{name}/{p.name}")
                for p in paths]
     return members[0] if len(members) == 1 else Ensemble(members, name)
+
+
+def ten_crop(x: torch.Tensor, side: int, share: float = 0.875) -> list[torch.Tensor]:
+    """The four corners and the centre of a `share` crop of (N, C, side, side), and each
+    mirrored (torchvision's ten_crop, without loading torchvision)."""
+    n = round(side * share)
+    starts = [(0, 0), (0, side - n), (side - n, 0), (side - n, side - n),
+              ((side - n) // 2, (side - n) // 2)]
+    crops = [x[..., y:y + n, x0:x0 + n] for y, x0 in starts]
+    return crops + [c.flip(-1) for c in crops]
 
 
 class Predictor:
@@ -64,9 +73,8 @@ class Predictor:
         if tta == "flip":
             return (self._logits_to_proba(x) + self._logits_to_proba(x.flip(-1))) / 2
         side = self.input_size
-        crops = TF.ten_crop(x, [round(side * 0.875)] * 2)
         batch = torch.cat([F.interpolate(c, size=(side, side), mode="bilinear",
-                                         align_corners=False) for c in crops])
+                                         align_corners=False) for c in ten_crop(x, side)])
         return self._logits_to_proba(batch).view(10, len(x), -1).mean(0)
 
     @torch.no_grad()

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torchvision.ops import nms
 
 from emocli.errors import EmocliError
+from emocli.video.boxes import nms
 
 WEIGHTS_PACKAGE = "facenet_pytorch"
 NETS = ("pnet", "rnet", "onet")
@@ -151,9 +151,10 @@ def _crops(image: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
 
 
 def _keep(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """NMS on x1, y1, x2, y2 rows."""
     if len(boxes) < 2:
         return np.arange(len(boxes))
-    return nms(torch.from_numpy(boxes).float(), torch.from_numpy(scores).float(), iou).numpy()
+    return nms(np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1), scores, iou)
 
 
 def _keep_min(boxes: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarray:
