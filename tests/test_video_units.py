@@ -59,24 +59,6 @@ def test_similarity_keeps_a_fast_small_face_and_tells_neighbours_apart():
     assert similarity(face, bigger)[0][0, 0] == pytest.approx(overlaps(face, bigger)[0][0, 0])
 
 
-def test_mosaic_lays_regions_out_apart():
-    from emocli.video.pipeline import MOSAIC_GAP, mosaic
-
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-              for h, w in [(60, 80), (90, 70), (40, 40), (75, 120), (60, 60)]]
-    canvas, offsets = mosaic(images)
-    for im, (x, y) in zip(images, offsets):
-        assert (canvas[y:y + im.shape[0], x:x + im.shape[1]] == im).all()
-    rects = [(x, y, x + im.shape[1], y + im.shape[0]) for im, (x, y) in zip(images, offsets)]
-    for i, a in enumerate(rects):  # no two closer than the gap
-        for b in rects[i + 1:]:
-            apart_x = max(a[0], b[0]) - min(a[2], b[2])
-            apart_y = max(a[1], b[1]) - min(a[3], b[3])
-            assert max(apart_x, apart_y) >= MOSAIC_GAP
-    assert canvas.size < 3 * sum(im.size for im in images)
-
-
 # -- tracker ----------------------------------------------------------------------------------
 def feed(tracker: Tracker, frames: list[Detections], full_every: int = 1) -> list[dict]:
     """Run the tracker over per-frame detections; what it shows in each frame."""

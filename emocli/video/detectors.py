@@ -34,8 +34,8 @@ class Detector(Protocol):
     name: str
     min_size: int  # the smallest face (px, at the resolution it works on) it finds reliably
     birth_score: float  # a new face needs this score; a known face keeps its track with less
-    # optional: `mosaic_pixels`, the most pixels of face regions worth one call (default 0:
-    # a call per region)
+    # optional: `redetect(frame, boxes) -> Detections`, the faces near these (predicted) boxes,
+    # for region passes of all faces in one call
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
         """`sizes`: the smallest and largest side (px) of the faces sought, where a region pass
@@ -188,7 +188,6 @@ def _mtcnn_weights() -> bool:
 class MTCNNDetector:
     name, min_size, birth_score = "mtcnn", 20, 0.95
     floor = 0.9
-    mosaic_pixels = 160_000  # its cascade costs ~5 ms a call before the first pixel
 
     def __init__(self, model: Path | None = None):
         if model is not None:
@@ -198,7 +197,14 @@ class MTCNNDetector:
         self.net = MTCNN(self.min_size)
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
-        boxes, scores, marks = self.net.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), sizes)
+        return self._detections(*self.net.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), sizes))
+
+    def redetect(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
+        """The faces near `boxes` (x, y, w, h): R- and O-Net on candidates around each."""
+        xyxy = np.column_stack([boxes[:, :2], boxes[:, :2] + boxes[:, 2:4]])
+        return self._detections(*self.net.refine(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), xyxy))
+
+    def _detections(self, boxes, scores, marks) -> Detections:
         xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
         return clean(Detections(xywh, scores, marks), self.floor)
 

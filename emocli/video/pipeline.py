@@ -129,8 +129,9 @@ class Annotator:
         self._smoothers: dict[int, LabelSmoother] = {}
         self._scale: float | None = None
         self._last_full = -(10**9)
-        # detectors written to the first Protocol take no face sizes
+        # detectors written to the first Protocol take no face sizes and cannot redetect
         self._sized = "sizes" in inspect.signature(self.detector.detect).parameters
+        self._redetect = getattr(self.detector, "redetect", None)
 
     # -- detection and tracking --------------------------------------------------------------
     def _full_pass(self, frame: np.ndarray) -> Detections:
@@ -166,40 +167,18 @@ class Annotator:
         return self._detect_in(frame, *self._region(frame, box), [max(box[2:4])])
 
     def _region_passes(self, frame: np.ndarray) -> None:
-        """Re-detect every known face near its predicted box. Each face's region is scaled so
-        that the face is about the same size in all; for a detector whose calls cost more than
-        their pixels (`mosaic_pixels`), the regions are laid out on mosaics, so that a crowd
-        costs a few calls, not one per face."""
+        """Re-detect every known face near its predicted box: first all at once where the
+        detector can look at given places (`redetect`: MTCNN's later stages on candidates
+        around each box, no proposal pyramid), then each face still missing in a small region
+        around it."""
         tracker = self.tracker
-        tiles = []
-        for track in tracker.tracks:
-            box = tracker.predicted(track)
-            (x0, y0, x1, y1), scale = self._region(frame, box)
-            if x1 - x0 >= 8 and y1 - y0 >= 8:
-                tiles.append((track, np.array([x0, y0]), scale, max(box[2:4]) * scale,
-                              resized(frame[y0:y1, x0:x1], scale, fast=True)))
-        per_call = getattr(self.detector, "mosaic_pixels", 0)
-        chunk: list = []
-        for tile in tiles + [None]:  # consecutive tiles share a mosaic up to per_call pixels
-            if chunk and (tile is None or sum(t[-1].shape[0] * t[-1].shape[1]
-                                              for t in chunk + [tile]) > per_call):
-                self._mosaic_pass(chunk)
-                chunk = []
-            if tile is not None:
-                chunk.append(tile)
-
-    def _mosaic_pass(self, tiles: list[tuple]) -> None:
-        canvas, offsets = mosaic([tile[-1] for tile in tiles])
-        sides = [tile[3] for tile in tiles]
-        found = (self.detector.detect(canvas, (min(sides), max(sides))) if self._sized
-                 else self.detector.detect(canvas))
-        centres = found.boxes[:, :2] + found.boxes[:, 2:] / 2
-        for (track, origin, scale, _, image), (ox, oy) in zip(tiles, offsets):
-            h, w = image.shape[:2]
-            mine = np.flatnonzero((centres[:, 0] >= ox) & (centres[:, 0] < ox + w)
-                                  & (centres[:, 1] >= oy) & (centres[:, 1] < oy + h))
-            dets = found.take(mine).scaled(1.0, -ox, -oy).scaled(scale, *origin)
-            self.tracker.update_tracks([track], dets)
+        if not tracker.tracks:
+            return
+        if self._redetect is not None:
+            boxes = np.stack([tracker.predicted(t) for t in tracker.tracks])
+            tracker.update_tracks(list(tracker.tracks), self._redetect(frame, boxes))
+        for track in [t for t in tracker.tracks if not t.detected]:  # the rest, one by one
+            tracker.update_tracks([track], self._region_pass(frame, tracker.predicted(track)))
 
     def _refind(self, frame: np.ndarray, box: np.ndarray) -> tuple | None:
         """The face near `box` in a held-back frame, as (box, landmarks), by a region pass."""
@@ -370,29 +349,6 @@ class Annotator:
     @property
     def detector_name(self) -> str:
         return self.detector.name
-
-
-MOSAIC_GAP = 16  # px of grey between the regions of a mosaic, so that no face spans two
-
-
-def mosaic(images: list[np.ndarray], gap: int = MOSAIC_GAP) -> tuple[np.ndarray, list]:
-    """Images laid out in rows on one grey canvas (shelf packing, tallest first, about as wide
-    as high): the canvas and each image's (x, y) on it."""
-    order = sorted(range(len(images)), key=lambda i: -images[i].shape[0])
-    area = sum((im.shape[0] + gap) * (im.shape[1] + gap) for im in images)
-    width = max(max(im.shape[1] for im in images) + gap, int(area ** 0.5))
-    offsets: list = [None] * len(images)
-    x = y = row = 0
-    for i in order:
-        h, w = images[i].shape[:2]
-        if x + w > width:
-            x, y, row = 0, y + row + gap, 0
-        offsets[i] = (x, y)
-        x, row = x + w + gap, max(row, h)
-    canvas = np.full((y + row, width, *images[0].shape[2:]), 128, np.uint8)
-    for (x, y), im in zip(offsets, images):
-        canvas[y:y + im.shape[0], x:x + im.shape[1]] = im
-    return canvas, offsets
 
 
 def face_counts(rows: list[FaceRow], frames: int) -> list[int]:
