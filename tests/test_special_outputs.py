@@ -142,3 +142,21 @@ def test_annotating_a_photo_loads_no_torchvision_sklearn_pandas_or_matplotlib(tm
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "x.jpg").is_file()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "fer.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("fer2013.csv", "w", force_zip64=True) as f:
+            block = b"0" * (1 << 20)
+            for _ in range(600):  # 600 MiB of zeros: about 0.6 MB compressed
+                f.write(block)
+    assert bomb.stat().st_size < 5 << 20
+    result = emocli("data", "import", bomb, cwd=tmp_path,
+                    env={**os.environ, "EMOCLI_HOME": str(tmp_path / "home")})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"emocli: error: {bomb}:fer2013.csv: 629,145,600 bytes "
+                                     "unpacked, more than any FER2013 file (536,870,912); not "
+                                     "unpacked")

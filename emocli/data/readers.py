@@ -17,6 +17,8 @@ from emocli.data.labels import SPLITS, label_of
 from emocli.errors import EmocliError
 
 SIZE = 48
+MAX_CSV_BYTES = 512 << 20  # fer2013.csv is 287 MB, icml_face_data.csv 301 MB
+MAX_IMAGE_BYTES = 32 << 20
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv", "train.csv")  # in order of preference
 _SPLIT_DIRS = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -52,14 +54,23 @@ def _sha256(data: bytes) -> str:
 def _read_zip(path: Path) -> Dataset:
     try:
         archive = zipfile.ZipFile(path)
-        entries = [(PurePosixPath(info.filename), _zip_opener(archive, info))
+        entries = [(PurePosixPath(info.filename), _zip_opener(archive, info, path))
                    for info in archive.infolist() if not info.is_dir()]
         return _read_entries(entries, str(path), path)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise EmocliError(f"{path}: unreadable zip ({exc})") from None
 
 
-def _zip_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+def _zip_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                path: Path) -> Callable[[], bytes]:
+    """The entry's bytes, refused before unpacking when it is larger than any FER2013 file
+    (a zip bomb: 1 MB holding 1 GiB would otherwise take gigabytes of memory)."""
+    limit = MAX_CSV_BYTES if info.filename.lower().endswith(".csv") else MAX_IMAGE_BYTES
+    if info.file_size > limit:
+        def refuse() -> bytes:
+            raise EmocliError(f"{path}:{info.filename}: {info.file_size:,} bytes unpacked, "
+                              f"more than any FER2013 file ({limit:,}); not unpacked")
+        return refuse
     return lambda: archive.read(info)
 
 
