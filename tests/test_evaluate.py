@@ -212,7 +212,7 @@ def test_no_model_means_the_default_bundled_one(small_cache):
 
 def test_bundled_weights_fit_the_package_budget():
     shipped = list(bundled_model_path().parent.glob("*.pt"))
-    assert sum(p.stat().st_size for p in shipped) <= 20_000_000
+    assert sum(p.stat().st_size for p in shipped) <= 60_000_000  # issue 25: 60 MB in all
     assert {f for m in BUNDLED.values() for f in m.files} >= {p.name for p in shipped}
 
 

@@ -160,3 +160,15 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
     assert result.stderr.strip() == (f"emocli: error: {bomb}:fer2013.csv: 629,145,600 bytes "
                                      "unpacked, more than any FER2013 file (536,870,912); not "
                                      "unpacked")
+
+
+def test_a_ray_address_where_nothing_listens_fails_at_once(tmp_path, small_cache, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tic = time.perf_counter()
+    result = run("sweep", "--optim", "sgd", "--backend", "ray", "--address", "127.0.0.1:9",
+                 "--data", str(small_cache))
+    assert time.perf_counter() - tic < 30
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("emocli: error: --address 127.0.0.1:9: no Ray cluster "
+                                     "answers there (Connection refused)")
+    assert list(tmp_path.iterdir()) == []

@@ -234,6 +234,23 @@ def execute(sweep: SweepPlan, data: Dataset, db: ResultsDB, jobs: int = 1,
                 on_done(futures[future])
 
 
+CONNECT_TIMEOUT = 10.0  # seconds; Ray itself retries a dead address for minutes
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail at once, in one line, when nothing listens at a Ray cluster's HOST:PORT."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise OptionError("address", f"must be HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise OptionError("address", f"{address}: no Ray cluster answers there "
+                          f"({exc.strerror or exc})") from None
+
+
 def _execute_ray(sweep: SweepPlan, data_path: str | None, db: ResultsDB, address: str | None,
                  patience: int, on_done) -> None:
     try:
@@ -282,6 +299,8 @@ def run_sweep(trials: list[Trial], sweep_dir: Path | None = None,
         raise OptionError("backend", f"must be {' or '.join(BACKENDS)}, got {backend!r}")
     if not trials:
         raise EmocliError("the grid is empty")
+    if backend == "ray" and address not in (None, "auto", "local"):
+        check_reachable(address)  # before the sweep folder is made or anything is timed
     sweep_dir = Path(sweep_dir or default_sweep_dir(trials))
     base = trials[0].config
     dataset = data if isinstance(data, Dataset) else load_dataset(data, base.val_fraction,
