@@ -172,3 +172,23 @@ def test_a_ray_address_where_nothing_listens_fails_at_once(tmp_path, small_cache
     assert result.stderr.strip() == ("emocli: error: --address 127.0.0.1:9: no Ray cluster "
                                      "answers there (Connection refused)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cut_off_video_says_what_is_missing_and_exits_1(tmp_path):
+    from emocli.video.media import ffmpeg_exe
+
+    whole = tmp_path / "whole.mp4"  # the index in front, so that a cut file still opens
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(MEDIA / "test.mp4"), "-c",
+                    "copy", "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.4)])
+    result = emocli("annotate", cut, "-o", tmp_path / "out.mp4", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"emocli: error: {cut}: cut off before the end (see above)"
+    warning = next(line for line in lines if "ends early" in line)
+    read = int(warning.split(": the file ends early: ")[1].split()[0])
+    assert 20 < read < 80 and f"of the 115 frames its container announces" in warning
+    assert f"({115 - read} missing)" in warning
+    whole_run = emocli("annotate", whole, "-o", tmp_path / "whole-out.mp4", cwd=tmp_path)
+    assert whole_run.returncode == 0 and "missing" not in whole_run.stderr

@@ -275,7 +275,14 @@ def annotate(
     if window is not None:
         window.close()
     for r in results:
-        if r.decode_errors:
+        if r.cut_off:
+            warn(f"{r.input}: the file ends early: {r.frames} of the {r.expected} frames its "
+                 f"container announces could be read ({r.missing} missing); the outputs hold "
+                 "those read")
+        elif r.missing:
+            warn(f"{r.input}: {r.missing} of the {r.expected} frames its container announces "
+                 "could not be decoded and were skipped")
+        elif r.decode_errors:
             warn(f"{r.input}: {r.decode_errors} frame(s) could not be decoded and were skipped")
         if r.dropped:
             warn(f"{r.input}: {r.dropped} frame(s) dropped: the source ran faster than "
@@ -297,6 +304,10 @@ def annotate(
     if skipped:
         raise JobFailed(f"{source}: {len(skipped)} of {len(pairs)} file(s) could not be "
                         "annotated (named above)")
+    cut = [r for r in results if r.cut_off]
+    if cut:
+        raise JobFailed(f"{cut[0].input if len(cut) == 1 else f'{len(cut)} files'}: cut off "
+                        "before the end (see above)")
 
 
 def _main_output(src: Source, output: Path) -> Output:
