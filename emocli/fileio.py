@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from emocli.errors import EmocliError
+from emocli.errors import EmocliError, JobFailed
 
 
 def streams(target: Path) -> bool:
@@ -50,8 +50,27 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is not what a user's output gets
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as exc:  # a full or read-only disk: the user's path and the OS's reason
+        raise JobFailed(f"{target}: {(exc.strerror or str(exc)).lower()}") from None
+    except RuntimeError as exc:  # torch.save reports a full disk as an "enforce fail"
+        if not _full(target.parent):
+            raise
+        raise JobFailed(f"{target}: no space left on device") from None
+    except EmocliError as exc:  # a writer that names the temporary file
+        if str(tmp_path) not in str(exc):
+            raise
+        error = JobFailed(str(exc).replace(str(tmp_path), str(target)))
+        raise error from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < (1 << 20)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

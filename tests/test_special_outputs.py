@@ -192,3 +192,53 @@ def test_a_cut_off_video_says_what_is_missing_and_exits_1(tmp_path):
     assert f"({115 - read} missing)" in warning
     whole_run = emocli("annotate", whole, "-o", tmp_path / "whole-out.mp4", cwd=tmp_path)
     assert whole_run.returncode == 0 and "missing" not in whole_run.stderr
+
+
+def test_a_folder_run_twice_never_labels_its_own_outputs(tmp_path):
+    import shutil
+
+    fold = tmp_path / "fold"
+    (fold / "sub").mkdir(parents=True)
+    shutil.copy(PHOTO, fold / "a.jpg")
+    shutil.copy(PHOTO, fold / "sub" / "b.jpg")
+    for _ in range(2):
+        result = emocli("annotate", fold, "-r", "-o", fold / "labelled", "--json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        import json
+
+        inputs = sorted(f["input"] for f in json.loads(result.stdout)["files"])
+        assert inputs == [str(fold / "a.jpg"), str(fold / "sub" / "b.jpg")]
+    assert sorted(str(p.relative_to(fold)) for p in fold.rglob("*.jpg")) == [
+        "a.jpg", "labelled/a.jpg", "labelled/sub/b.jpg", "sub/b.jpg"]
+
+
+@pytest.fixture()
+def full_disk(tmp_path):
+    """A 2 MB tmpfs (skipped where mounting is not allowed)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_path_and_leaves_no_partial_file(full_disk,
+                                                                           tmp_path):
+    home = full_disk / "home"
+    imported = emocli("data", "import", MEDIA.parent / "datasets" / "fer2013" /
+                      "fer2013-train-publictest.zip", cwd=tmp_path,
+                      env={**os.environ, "EMOCLI_HOME": str(home)})
+    trained = emocli("train", "--arch", "vgg", "--epochs", "1", "--subset", "700",
+                     "--data", MEDIA.parent / "datasets" / "fer2013" /
+                     "fer2013-train-publictest.zip", "-o", full_disk / "run", cwd=tmp_path)
+    video = emocli("annotate", CLIP, "-o", full_disk / "out.mp4", cwd=tmp_path)
+    for result, path in ((imported, home / "datasets"), (trained, full_disk / "run" / "weights"),
+                         (video, full_disk / "out.mp4")):
+        assert result.returncode == 1, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"emocli: error: {path}"), last
+        assert "no space left on device" in last.lower(), last
+    leftovers = [p for p in full_disk.rglob("*") if p.is_file() and p.name != "config.json"]
+    assert leftovers == []

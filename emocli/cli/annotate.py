@@ -75,7 +75,10 @@ def _inputs(src: Source, dst: Path | None, recursive: bool) -> list[tuple[Source
         return [(src, dst)]
     root = src.path
     files = []
+    own = dst.resolve() if dst is not None else None  # an output folder inside the input
     for path in sorted(root.rglob("*") if recursive else root.iterdir()):
+        if own is not None and (path.resolve() == own or own in path.resolve().parents):
+            continue  # annotate's own earlier outputs are not inputs
         if path.is_file() and path.suffix.lower() in MEDIA_EXTS:
             files.append(path)
         elif not (recursive and path.is_dir()):
