@@ -242,3 +242,17 @@ def test_a_full_disk_is_one_line_naming_the_path_and_leaves_no_partial_file(full
         assert "no space left on device" in last.lower(), last
     leftovers = [p for p in full_disk.rglob("*") if p.is_file() and p.name != "config.json"]
     assert leftovers == []
+
+
+def test_a_small_subset_trains_or_is_refused_with_what_would_work(tmp_path, small_cache):
+    ok = run("train", "--data", str(small_cache), "--arch", "cnn", "--conv", "2", "--fc", "1",
+             "--epochs", "1", "--subset", "200", "-o", str(tmp_path / "s200"))
+    assert ok.exit_code == 0, ok.stderr  # 4 batches: was a ZeroDivisionError inside torch
+    assert (tmp_path / "s200" / "weights" / "best.pt").is_file()
+    small = run("train", "--data", str(small_cache), "--arch", "cnn", "--conv", "2", "--fc",
+                "1", "--epochs", "1", "--subset", "100", "-o", str(tmp_path / "s100"))
+    assert small.exit_code == 2
+    assert small.stderr.strip() == ("emocli: error: --epochs and --subset give the onecycle "
+                                    "schedule 2 batch(es) in all; it needs at least 4 (more "
+                                    "epochs or images, or another --schedule)")
+    assert not (tmp_path / "s100").exists()
