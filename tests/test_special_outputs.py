@@ -256,3 +256,16 @@ def test_a_small_subset_trains_or_is_refused_with_what_would_work(tmp_path, smal
                                     "schedule 2 batch(es) in all; it needs at least 4 (more "
                                     "epochs or images, or another --schedule)")
     assert not (tmp_path / "s100").exists()
+
+
+def test_an_onnx_file_that_is_not_yunet_is_refused_as_a_detector(tmp_path, tiny_model):
+    pytest.importorskip("onnx")
+    other = tmp_path / "classifier.onnx"  # a valid ONNX graph: emocli's own classifier
+    exported = run("export", str(tiny_model), "-o", str(tmp_path / "m.pt"), "--onnx")
+    assert exported.exit_code == 0, exported.stderr
+    (tmp_path / "m.onnx").rename(other)
+    result = run("annotate", str(PHOTO), "-o", str(tmp_path / "x.jpg"), "--detector-model",
+                 str(other))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"emocli: error: {other}: not a YuNet ONNX model"
+    assert not (tmp_path / "x.jpg").exists()

@@ -163,6 +163,8 @@ def _onnx_yunet(model: Path) -> Callable[[np.ndarray], np.ndarray]:
         raise EmocliError(f"{model}: no such detector model file")
     try:
         net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), 0.5, 0.3, 5000)
+        net.setInputSize((64, 64))  # another network loads as well, and fails on its first frame
+        net.detect(np.zeros((64, 64, 3), np.uint8))
     except cv2.error:
         raise EmocliError(f"{model}: not a YuNet ONNX model") from None
 
