@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from glob import escape as glob_escape
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,9 +38,9 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         target = target.resolve()
     try:  # the user hears about the file they asked for, never about a temporary name
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent
-        )
+        _remove_stale(target)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX(target)}{os.getpid()}.",
+                                   suffix=suffix or target.suffix, dir=target.parent)
     except OSError as exc:
         raise EmocliError(f"{target}: cannot be written ({exc.strerror or exc})") from None
     tmp_path = Path(tmp)
@@ -63,6 +64,31 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         raise error from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _TMP_PREFIX(target: Path) -> str:  # noqa: N802 - a name pattern, spelled once
+    return f".{target.name}.emocli-"
+
+
+def _remove_stale(target: Path) -> None:
+    """Temporary files of earlier runs for this output whose process is gone (`kill -9`, a
+    power cut): the pid in their names says whose they are."""
+    prefix = _TMP_PREFIX(target)
+    for tmp in target.parent.glob(f"{glob_escape(prefix)}*"):
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
 
 
 def _full(folder: Path) -> bool:

@@ -269,3 +269,16 @@ def test_an_onnx_file_that_is_not_yunet_is_refused_as_a_detector(tmp_path, tiny_
     assert result.exit_code == 2
     assert result.stderr.strip() == f"emocli: error: {other}: not a YuNet ONNX model"
     assert not (tmp_path / "x.jpg").exists()
+
+
+def test_temporaries_left_by_a_killed_run_are_cleaned_up_by_the_next(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # a pid now unused
+    stale = tmp_path / f".x.jpg.emocli-{gone}.abc123.jpg"  # as `kill -9` left it
+    stale.write_bytes(b"half a file")
+    other = tmp_path / f".x.jpg.emocli-{os.getpid()}.def456.jpg"  # a live process's: kept
+    other.write_bytes(b"in use")
+    result = emocli("annotate", PHOTO, "-o", tmp_path / "x.jpg", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / "x.jpg").is_file()
