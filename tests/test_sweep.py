@@ -110,6 +110,8 @@ def test_kill_loses_only_the_trials_in_flight(small_cache, tmp_path):
     assert "2 already done" in result.stderr
     after = _db_rows(out / "sweep.db")
     assert len(after) == 4 and set(kept) <= set(after)
+    runs = pd.read_csv(out / "results.csv").groupby("run_dir").size()
+    assert len(runs) == 2 and (runs == 2).all()  # the restart did not reuse the first run's folder
 
 
 def test_bad_grid_values(small_cache):

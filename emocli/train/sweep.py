@@ -99,8 +99,14 @@ def plan_jobs(trials: list[Trial], sweep_dir: Path) -> list[Job]:
     groups: dict[str, list[Trial]] = {}
     for trial in trials:
         groups.setdefault(trial.base_key(), []).append(trial)
-    return [Job(sorted(ts, key=lambda t: t.config.epochs), sweep_dir / "runs" / f"run{i:03d}")
-            for i, ts in enumerate(groups.values(), 1)]
+    return [Job(sorted(ts, key=lambda t: t.config.epochs), sweep_dir / "runs" / run_name(key))
+            for key, ts in groups.items()]
+
+
+def run_name(base_key: str) -> str:
+    """A run's folder, named by what it trains (not by its place in the plan, which changes
+    when a restarted sweep plans only the trials left: two runs once shared `run001`)."""
+    return f"run-{hashlib.sha256(base_key.encode()).hexdigest()[:10]}"
 
 
 # -- early stopping -----------------------------------------------------------------------
