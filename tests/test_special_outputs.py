@@ -282,3 +282,25 @@ def test_temporaries_left_by_a_killed_run_are_cleaned_up_by_the_next(tmp_path):
     assert result.returncode == 0, result.stderr
     assert not stale.exists() and other.exists()
     assert (tmp_path / "x.jpg").is_file()
+
+
+def test_a_url_whose_index_is_at_the_end_without_range_requests_says_how_to_fix_it(tmp_path):
+    import functools
+    import http.server
+
+    # Python's http.server answers no range requests; test.mp4 keeps its index at the end
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MEDIA))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/test.mp4"
+        result = emocli("annotate", url, "-o", tmp_path / "u.mp4", "--max-frames", "5",
+                        cwd=tmp_path)
+    finally:
+        server.shutdown()
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"emocli: error: {url}: the stream cannot be read from its start (an MP4 whose index is "
+        "at its end needs a server that answers range requests); serve a faststart MP4 (ffmpeg "
+        "-i IN -c copy -movflags +faststart OUT) or use a server with range requests")
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -78,6 +79,13 @@ class VideoReader:
         self._first = self._read()
         if self._first is None:
             self.cap.release()
+            if self.source.kind == "stream" and urlsplit(self.source.spec).scheme.lower() in (
+                    "http", "https"):
+                raise EmocliError(
+                    f"{self.source}: the stream cannot be read from its start (an MP4 whose "
+                    "index is at its end needs a server that answers range requests); serve a "
+                    "faststart MP4 (ffmpeg -i IN -c copy -movflags +faststart OUT) or use a "
+                    "server with range requests")
             raise EmocliError(f"{self.source}: the video has no frames that can be decoded")
         height, width = self._first.shape[:2]
         fps = self.cap.get(cv2.CAP_PROP_FPS)
