@@ -121,8 +121,9 @@ def train(
         help="Mixup: blend image pairs with Beta(alpha, alpha) weights, e.g. 0.2 (0: off).")] = (
             _CFG.mixup),
     distill: Annotated[Optional[str], typer.Option(
-        help="Distil from this teacher (a model file or bundled name, e.g. ensemble): its "
-             "flip-averaged probabilities on the training faces join the labels as targets.",
+        help="Distil from this teacher (a model file or bundled name, e.g. ensemble): each "
+             "step, its probabilities on the batch the student sees join the labels as "
+             "targets.",
         autocompletion=complete.bundled_models)] = _CFG.distill,
     distill_weight: Annotated[float, typer.Option(
         help="Share of the loss given to the teacher's probabilities, 0-1.")] = (

@@ -63,6 +63,15 @@ class Predictor:
             raise EmocliError(f"{self.name}: its classes {self.classes} differ from the data's "
                               f"{list(EMOTIONS)}")
 
+    def to(self, device: torch.device) -> Predictor:
+        self.model = self.model.to(device)
+        return self
+
+    def proba_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities for a float (N, 1, 48, 48) batch of [0, 1] pixels on the model's
+        device (a training batch, for distillation)."""
+        return self._logits_to_proba((x - self.norm["mean"]) / self.norm["std"])
+
     def _logits_to_proba(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         return F.softmax(self.model(x).float(), dim=1)  # float32 even under bf16 autocast
@@ -111,6 +120,14 @@ class Ensemble:
     def predict_proba(self, images: np.ndarray, tta: str = "none",
                       batch_size: int = 256) -> np.ndarray:
         return np.mean([m.predict_proba(images, tta, batch_size) for m in self.members], axis=0)
+
+    def to(self, device: torch.device) -> Ensemble:
+        for m in self.members:
+            m.to(device)
+        return self
+
+    def proba_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m.proba_pixels(x) for m in self.members]).mean(0)
 
 
 Model = Predictor | Ensemble  # what evaluate and annotate accept

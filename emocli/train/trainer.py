@@ -75,14 +75,13 @@ def _select_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
         return np.sort(train_test_split(idx, train_size=n, random_state=seed)[0])
 
 
-def teacher_targets(teacher: str, images: np.ndarray) -> torch.Tensor:
-    """The teacher's flip-averaged probabilities on the un-augmented training faces: soft
-    targets computed once, so that distillation costs the run no extra forward passes."""
+def load_teacher(spec: str, device: torch.device):
+    """The teacher of a distillation, in eval mode on the training device."""
     from emocli.predict.predictor import load_model
 
-    model = load_model(teacher)
-    model.check_classes()
-    return torch.from_numpy(model.predict_proba(images, tta="flip"))
+    teacher = load_model(spec)
+    teacher.check_classes()
+    return teacher.to(device)
 
 
 class Trainer:
@@ -99,10 +98,10 @@ class Trainer:
             raise EmocliError(f"{data.source}: no train split")
         keep = _select_subset(y, cfg.subset, cfg.seed)
         self.x_train, self.y_train = as_batch(x[keep]), torch.from_numpy(y[keep])
-        self.soft = None
-        if cfg.distill:  # minutes with a large teacher, before the first progress line
-            self.reporter.stage(f"computing {cfg.distill}'s probabilities on the training faces")
-            self.soft = teacher_targets(cfg.distill, x[keep])
+        # consistent teaching: the teacher labels the very augmented (and mixed) views the
+        # student sees, each step (its probabilities on the clean faces, computed once, taught
+        # nothing: docs/model-card.md)
+        self.teacher = load_teacher(cfg.distill, self.device) if cfg.distill else None
         xv, yv = data.split("val")
         if not len(yv):
             raise EmocliError(f"{data.source}: no val split (carve one out of train with a val fraction above 0)")
@@ -110,7 +109,6 @@ class Trainer:
         self.norm = fit_normalization(self.x_train)
         if self.device.type == "cuda":  # the uint8 images (75 MB) live on the GPU: no copy a step
             self.x_train, self.x_val = self.x_train.to(self.device), self.x_val.to(self.device)
-            self.soft = self.soft.to(self.device) if self.soft is not None else None
         cfg.data_checksum = data.checksum
         torch.manual_seed(cfg.seed)
         self.model = create_model(cfg.arch, **cfg.arch_args)
@@ -183,17 +181,16 @@ class Trainer:
         for step, lo in enumerate(range(0, len(order), self.cfg.batch_size)):
             idx = order[lo:lo + self.cfg.batch_size]
             x, y = self._normalize(self.x_train[idx], gen), self.y_train[idx].to(self.device)
-            soft = self.soft[idx.to(self.soft.device)] if self.soft is not None else None
             if self.cfg.augment:
                 x = augment_batch(x, gen)
             x, mix = self._mixup(x, y, gen)
+            soft = self._teach(x)
             with autocast(self.autocast, self.device):
                 logits = self.model(x).float()  # the loss and its gradient stay in float32
             loss = self._loss(logits, y, soft)
             if mix is not None:
                 lam, perm = mix
-                other = soft[perm] if soft is not None else None
-                loss = lam * loss + (1 - lam) * self._loss(logits, y[perm], other)
+                loss = lam * loss + (1 - lam) * self._loss(logits, y[perm], soft)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -207,6 +204,14 @@ class Trainer:
             self.reporter.batch(step + 1, total_loss / seen, correct / seen,
                                 seen / (time.perf_counter() - start))
         return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+
+    @torch.no_grad()
+    def _teach(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The teacher's probabilities for a batch as the student sees it (normalised)."""
+        if self.teacher is None:
+            return None
+        pixels = x.float() * self.norm["std"] + self.norm["mean"]
+        return self.teacher.proba_pixels(pixels.contiguous()).to(x.device)
 
     def _mixup(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
         """Blend each image with another of the batch; (lambda, partner indices) or None."""
