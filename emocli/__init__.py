@@ -19,6 +19,7 @@ __getattr__, _NAMES = lazy_names(__name__, {
     "AnnotateOptions": "emocli.video.options",
     "annotate_video": "emocli.video.annotate",
     "annotate_image": "emocli.video.annotate",
+    "annotate_files": "emocli.video.annotate",
     "parse_source": "emocli.video.sources",
     "Limits": "emocli.video.sources",
     "JsonLines": "emocli.video.sinks",
@@ -49,5 +50,8 @@ __getattr__, _NAMES = lazy_names(__name__, {
     "write_csv": "emocli.fileio",
     "next_run_dir": "emocli.runs",
     "remove_if_empty": "emocli.runs",
+    # spreading work over a Ray cluster (sweep, annotate of a folder)
+    "BACKENDS": "emocli.cluster",
+    "check_address": "emocli.cluster",
 })
 __all__ = ["__version__", *_NAMES]

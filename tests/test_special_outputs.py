@@ -304,3 +304,45 @@ def test_a_url_whose_index_is_at_the_end_without_range_requests_says_how_to_fix_
         "at its end needs a server that answers range requests); serve a faststart MP4 (ffmpeg "
         "-i IN -c copy -movflags +faststart OUT) or use a server with range requests")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None,
+                    reason="Ray is an optional extra: pip install 'emocli[ray]'")
+def test_a_folder_on_ray_gives_the_local_runs_outputs_and_summary(tmp_path):
+    import json
+    import shutil
+
+    fold = tmp_path / "fold"
+    fold.mkdir()
+    shutil.copy(PHOTO, fold / "a.jpg")
+    shutil.copy(MEDIA / "faces" / "fr_two_people.jpg", fold / "b.jpg")
+    shutil.copy(MEDIA / "test.mp4", fold / "c.mp4")
+    (fold / "d.mp4").write_bytes(b"not a video")  # named and skipped, as locally
+    docs = {}
+    for backend in ("local", "ray"):
+        result = emocli("annotate", "fold", "-o", f"out-{backend}", "--csv",
+                        f"{backend}.csv", "--backend", backend, "--json", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr  # one file of four failed
+        assert "skipped: fold/d.mp4: neither a video nor an image" in result.stderr
+        docs[backend] = json.loads(result.stdout)
+        for summary in docs[backend]["files"]:
+            summary.pop("seconds")
+            summary["output"] = summary["output"].replace(f"out-{backend}", "out")
+    assert docs["ray"] == docs["local"]
+    assert [f["input"] for f in docs["ray"]["files"]] == ["fold/a.jpg", "fold/b.jpg", "fold/c.mp4"]
+    assert (tmp_path / "ray.csv").read_text() == (tmp_path / "local.csv").read_text()
+    for name in ("a.jpg", "b.jpg", "c.mp4"):
+        assert (tmp_path / "out-ray" / name).stat().st_size > 0
+
+
+def test_ray_backend_is_for_folders_and_not_with_live_outputs(tmp_path):
+    for args, message in (
+            ((PHOTO, "--backend", "ray"), "--backend ray spreads the files of a folder"),
+            ((MEDIA, "--backend", "ray", "--jsonl", "-"), "--show and --jsonl follow frames"),
+            ((MEDIA, "--backend", "spark"), "--backend must be local or ray, got 'spark'"),
+            ((MEDIA, "--address", "127.0.0.1:9"), "--address is for --backend ray"),
+            ((MEDIA, "--backend", "ray", "--address", "127.0.0.1:9"),
+             "--address 127.0.0.1:9: no Ray cluster answers there")):
+        result = run("annotate", *map(str, args))
+        assert result.exit_code == 2, (args, result.stderr)
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr

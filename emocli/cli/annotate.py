@@ -209,6 +209,12 @@ def annotate(
         "--recursive", "-r", help="For a folder: take in its subfolders too.")] = False,
     no_audio: Annotated[bool, typer.Option(
         "--no-audio", help="Do not copy the input's audio track.")] = False,
+    backend: Annotated[str, typer.Option(
+        help="For a folder: local, or ray to spread its files over a Ray cluster (a file a "
+             "task).")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster address, HOST:PORT (default: a local Ray started for the run).")] = (
+            None),
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
     """Find the faces in every frame, label each with its emotion, write the result.
@@ -217,6 +223,7 @@ def annotate(
     finishes and keeps the outputs.
     """
     src = parse_source(source)
+    _check_backend(backend, address, src, show, jsonl)
     to_stdout = [name for name, on in (("--json", as_json), ("--jsonl -", jsonl == "-"),
                                        ("--csv -", str(csv) == "-")) if on]
     if len(to_stdout) > 1:
@@ -261,9 +268,11 @@ def annotate(
     predictor = load_model(model)
     interrupt = _ctrl_c_stops(limits.stop) if src.live else contextlib.nullcontext()
     results, skipped = [], []
-    with _jsonl_sink(jsonl, limits.stop) as lines, interrupt:
+    if backend == "ray":
+        results, skipped = _run_on_ray(pairs, model, opts, address)
+    with _jsonl_sink(None if backend == "ray" else jsonl, limits.stop) as lines, interrupt:
         sinks = [s for s in (lines, window) if s is not None]
-        for item, dst in pairs:
+        for item, dst in pairs if backend == "local" else []:
             if lines is not None and src.kind == "folder":
                 lines.input_name = item.spec
             try:
@@ -311,6 +320,49 @@ def annotate(
     if cut:
         raise JobFailed(f"{cut[0].input if len(cut) == 1 else f'{len(cut)} files'}: cut off "
                         "before the end (see above)")
+
+
+def _check_backend(backend: str, address: str | None, src: Source, show: bool,
+                   jsonl: str | None) -> None:
+    from emocli import BACKENDS, check_address
+
+    if backend not in BACKENDS:
+        raise EmocliError(f"--backend must be {' or '.join(BACKENDS)}, got {backend!r}")
+    if backend == "local":
+        if address is not None:
+            raise EmocliError("--address is for --backend ray")
+        return
+    if src.kind != "folder":
+        raise EmocliError("--backend ray spreads the files of a folder; give a folder")
+    if show or jsonl is not None:
+        raise EmocliError("--show and --jsonl follow frames as they are made; on Ray, files "
+                          "are made elsewhere: leave them out or use --backend local")
+    check_address(address)
+
+
+def _run_on_ray(pairs: list, model: str | None, opts: AnnotateOptions,
+                address: str | None) -> tuple[list, list]:
+    """The folder's files as Ray tasks: results in input order, failed files named."""
+    from emocli.video import annotate_files
+
+    done = 0
+
+    def heard(src, outcome) -> None:
+        nonlocal done
+        done += 1
+        note(f"{src}: {'done' if not isinstance(outcome, str) else 'failed'} "
+             f"({done}/{len(pairs)})")
+
+    outcomes = annotate_files([(item.path, dst) for item, dst in pairs], model, opts,
+                              address=address, on_done=heard)
+    results, skipped = [], []
+    for (item, _), outcome in zip(pairs, outcomes):
+        if isinstance(outcome, str):
+            warn(f"skipped: {outcome}")
+            skipped.append({"input": item.spec, "error": outcome})
+        else:
+            results.append(outcome)
+    return results, skipped
 
 
 def _main_output(src: Source, output: Path) -> Output:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from emocli.cluster import BACKENDS, check_address, start_ray
 from emocli.data.dataset import Dataset
 from emocli.data.store import dataset_path, load_dataset
 from emocli.errors import EmocliError, OptionError
@@ -28,7 +29,6 @@ from emocli.train.trainer import TrainConfig, Trainer
 COLUMNS = ["trial", "arch", "conv", "fc", "optimizer", "lr", "epochs", "elapsed_s", "accuracy",
            "precision", "recall", "f1", "status", "epochs_run", "run_dir"]
 
-BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -240,33 +240,11 @@ def execute(sweep: SweepPlan, data: Dataset, db: ResultsDB, jobs: int = 1,
                 on_done(futures[future])
 
 
-CONNECT_TIMEOUT = 10.0  # seconds; Ray itself retries a dead address for minutes
-
-
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
-    """Fail at once, in one line, when nothing listens at a Ray cluster's HOST:PORT."""
-    import socket
-
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise OptionError("address", f"must be HOST:PORT, got {address!r}")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise OptionError("address", f"{address}: no Ray cluster answers there "
-                          f"({exc.strerror or exc})") from None
-
-
 def _execute_ray(sweep: SweepPlan, data_path: str | None, db: ResultsDB, address: str | None,
                  patience: int, on_done) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise OptionError("backend", "ray needs Ray: pip install 'emocli[ray]'") from None
     if data_path is None:
         raise OptionError("data", "must be a file the Ray workers can read (not a dataset in memory)")
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-             include_dashboard=False)
+    ray = start_ray(address)
     remote = ray.remote(run_job)
     pending = {remote.remote(job, data_path, patience, 1): job for job in sweep.jobs}
     while pending:
@@ -305,8 +283,8 @@ def run_sweep(trials: list[Trial], sweep_dir: Path | None = None,
         raise OptionError("backend", f"must be {' or '.join(BACKENDS)}, got {backend!r}")
     if not trials:
         raise EmocliError("the grid is empty")
-    if backend == "ray" and address not in (None, "auto", "local"):
-        check_reachable(address)  # before the sweep folder is made or anything is timed
+    if backend == "ray":
+        check_address(address)  # before the sweep folder is made or anything is timed
     sweep_dir = Path(sweep_dir or default_sweep_dir(trials))
     base = trials[0].config
     dataset = data if isinstance(data, Dataset) else load_dataset(data, base.val_fraction,

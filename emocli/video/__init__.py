@@ -27,6 +27,7 @@ __getattr__, __all__ = lazy_names(__name__, {
     "FaceRow": "emocli.video.pipeline",
     "annotate_video": "emocli.video.annotate",
     "annotate_image": "emocli.video.annotate",
+    "annotate_files": "emocli.video.annotate",
     "AnnotateResult": "emocli.video.annotate",
     "JsonLines": "emocli.video.sinks",
     "Window": "emocli.video.sinks",

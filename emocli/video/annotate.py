@@ -4,6 +4,7 @@ and each labelled frame handed to sinks as it is written."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -159,6 +160,56 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: l
         while pending:
             emit(pending.popleft())
     return rows
+
+
+def annotate_files(pairs: Sequence[tuple[Path, Path | None]], model: str | None = None,
+                   opts: AnnotateOptions | None = None, *, address: str | None = None,
+                   on_done: Callable[[Path, AnnotateResult | str], None] | None = None
+                   ) -> list[AnnotateResult | str]:
+    """Annotate many (input, labelled copy) files on a Ray cluster (`address`, or a local Ray
+    started now), a file a task: each file's result, or the one-line reason it could not be
+    annotated, in the order of `pairs`. `model`: a bundled name or a model file every worker
+    can read (None: the default); `on_done(input, outcome)` hears each file as it finishes."""
+    from emocli.cluster import start_ray
+
+    ray = start_ray(address)
+    task = ray.remote(_annotate_file)
+    refs = [task.remote(src, dst, model, opts) for src, dst in pairs]
+    where = {ref: i for i, ref in enumerate(refs)}
+    outcomes: list = [None] * len(refs)
+    pending = list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        for ref in ready:
+            i = where[ref]
+            outcomes[i] = ray.get(ref)
+            if on_done:
+                on_done(pairs[i][0], outcomes[i])
+    return outcomes
+
+
+def _annotate_file(src: Path, dst: Path | None, model: str | None,
+                   opts: AnnotateOptions | None) -> AnnotateResult | str:
+    """One file in a Ray worker; a bad file is its message (a string pickles; errors built
+    from their parts do not)."""
+    from emocli.errors import EmocliError
+    from emocli.video.sources import is_image
+
+    try:
+        loaded = _worker_model(model)
+        if is_image(src):
+            return annotate_image(src, dst, loaded, opts)
+        return annotate_video(src, dst, loaded, opts)
+    except EmocliError as exc:
+        return str(exc)
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_model(spec: str | None):
+    """A worker loads each model once, for all the files it is given."""
+    from emocli.predict.predictor import load_model
+
+    return load_model(spec)
 
 
 def _has_audio(src: Path) -> bool:
