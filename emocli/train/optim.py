@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim import lr_scheduler
 
-from emocli.errors import EmocliError, OptionError
+from emocli.errors import EmocliError
 from emocli.models.names import PLUGIN_GROUPS
 from emocli.models.registry import Registry
 
@@ -91,21 +91,14 @@ def _cosine(opt, epochs, steps_per_epoch):
     return lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
 
 
-ONECYCLE_MIN_STEPS = 4
-
-
 @register_schedule("onecycle", True, True, "one cycle: warm up to --lr over 25%, anneal to ~0")
 def _onecycle(opt, epochs, steps_per_epoch):
     total = epochs * steps_per_epoch
-    if total < ONECYCLE_MIN_STEPS:  # torch divides by the length of each phase
-        raise OptionError(("epochs", "subset"), f"give the onecycle schedule {total} batch(es) "
-                          f"in all; it needs at least {ONECYCLE_MIN_STEPS} (more epochs or "
-                          "images, or another --schedule)")
+    # torch divides by zero when the warm-up ends on step 0 (a quarter of 4 steps)
+    pct = 0.25 if round(0.25 * total, 9) != 1 else 2 / total
     lrs = [g["lr"] for g in opt.param_groups]
-    # the warm-up takes a quarter of the run, and at least 2 steps on a very short one
     return lr_scheduler.OneCycleLR(opt, max_lr=lrs, epochs=epochs,
-                                   steps_per_epoch=steps_per_epoch,
-                                   pct_start=max(0.25, 2 / total))
+                                   steps_per_epoch=steps_per_epoch, pct_start=pct)
 
 
 @register_schedule("plateau", False, False, "x0.1 when val accuracy stalls for 5 epochs")
