@@ -21,7 +21,7 @@ import torch
 from emocli.data.labels import EMOTIONS
 from emocli.models.precision import autocast, autocast_dtype
 from emocli.predict.predictor import load_model
-from emocli.video.boxes import NESTED, Detections, best_match, similarity
+from emocli.video.boxes import Detections, best_match
 from emocli.video.crops import face_crops
 from emocli.video.detectors import Detector, create_detector, resized, working_scale
 from emocli.video.draw import draw
@@ -139,32 +139,22 @@ class Annotator:
             self._scale = working_scale(frame.shape, self.opts.min_face, self.detector.min_size)
         return self.detector.detect(resized(frame, self._scale)).scaled(self._scale)
 
-    def _region(self, frame: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:
-        """The rectangle (x0, y0, x1, y1) a region pass searches for the face in `box`, and
-        the scale it searches at."""
+    def _region_pass(self, frame: np.ndarray, box: np.ndarray) -> Detections:
+        """Re-detect one face in a small region around its predicted box, telling the
+        detector the face's size."""
         x, y, w, h = box
         side = max(w, h)
         pad = max(REGION_CONTEXT * side, REGION_MIN_PAD)
         height, width = frame.shape[:2]
-        rect = np.array([max(0, x - pad), max(0, y - pad), min(width, x + w + pad),
-                         min(height, y + h + pad)]).astype(int)
-        return rect, min(1.0, REGION_FACE * self.detector.min_size / max(side, 1.0))
-
-    def _detect_in(self, frame: np.ndarray, rect: np.ndarray, scale: float,
-                   sides: list[float]) -> Detections:
-        """Detect in a rectangle of the frame at `scale`, told the sides of the faces sought."""
-        x0, y0, x1, y1 = rect
+        x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
+        x1, y1 = int(min(width, x + w + pad)), int(min(height, y + h + pad))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return Detections.empty()
+        scale = min(1.0, REGION_FACE * self.detector.min_size / max(side, 1.0))
         region = resized(frame[y0:y1, x0:x1], scale, fast=True)
-        sizes = (min(sides) * scale, max(sides) * scale)
-        found = self.detector.detect(region, sizes) if self._sized else self.detector.detect(
-            region)
+        found = (self.detector.detect(region, (side * scale, side * scale)) if self._sized
+                 else self.detector.detect(region))
         return found.scaled(scale, x0, y0)
-
-    def _region_pass(self, frame: np.ndarray, box: np.ndarray) -> Detections:
-        """Re-detect one face in a small region around its predicted box."""
-        return self._detect_in(frame, *self._region(frame, box), [max(box[2:4])])
 
     def _region_passes(self, frame: np.ndarray) -> None:
         """Re-detect every known face near its predicted box: first all at once where the
@@ -217,18 +207,12 @@ class Annotator:
         box = track.box
         for held in list(reversed(self._held))[:self.opts.detect_every]:
             found = self._refind(held.image, box)
-            if found is None or self._taken(held, found[0]):
+            # another track already has this face in that frame: it is not this track's
+            if found is None or self.tracker.covered(found[0], [s.box for s in held.states]):
                 return
             box, marks = found
             held.states.append(_State(track.id, box.copy(), marks, True))
             self.tracker.add_hit(track)
-
-    def _taken(self, held: _Held, box: np.ndarray) -> bool:
-        """Whether another track already has this face in a held frame."""
-        if not held.states:
-            return False
-        sim, inside = similarity(box[None], np.stack([s.box for s in held.states]))
-        return bool((sim >= self.opts.tracker.iou).any() or (inside >= NESTED).any())
 
     def _search_tail(self) -> None:
         """The last frames have no later frame to bridge from: look for each face in the held

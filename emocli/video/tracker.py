@@ -69,7 +69,7 @@ class Tracker:
         # worse or moved (a twin), not another face
         known = [t.box if t.detected else self.predicted(t) for t in self.tracks]
         for d in sorted(set(range(len(dets))) - set(cols)):
-            if dets.scores[d] < self.birth_score or self._covered(dets.boxes[d], known):
+            if dets.scores[d] < self.birth_score or self.covered(dets.boxes[d], known):
                 continue
             marks = None if dets.landmarks is None else dets.landmarks[d]
             self.tracks.append(Track(self._next_id, dets.boxes[d].copy(), self.frame, marks,
@@ -141,7 +141,9 @@ class Tracker:
         keep = sim[rows, cols] >= self.cfg.iou
         return rows[keep].tolist(), cols[keep].tolist()
 
-    def _covered(self, box: np.ndarray, known: list[np.ndarray]) -> bool:
+    def covered(self, box: np.ndarray, known: list[np.ndarray]) -> bool:
+        """Whether `box` is one of the `known` faces (similar to one, or mostly inside or
+        around one): a twin, not another face."""
         if not known:
             return False
         sim, inside = similarity(box[None], np.stack(known))
