@@ -310,7 +310,8 @@ def annotate(
         timeline_plot([row.record() for r in results for row in r.rows], plot)
     if lines is not None and lines.closed:
         return  # the reader of the JSON Lines went away: end quietly
-    _report(results, skipped, as_json, src.kind == "folder", to_stderr=bool(to_stdout) and not as_json)
+    _report(results, skipped, as_json, src.kind == "folder",
+            to_stderr=bool(to_stdout) and not as_json)
     if run_dir is not None:
         note(f"results: {run_dir}")
     if skipped:

@@ -162,7 +162,8 @@ def train(
                           light=light, label_smoothing=label_smoothing, balance=balance,
                           device=device, data=data, val_fraction=val_fraction,
                           precision=precision, ema=ema, mixup=mixup,
-                          init_from=str(init_from) if init_from else None, distill=distill, distill_weight=distill_weight)
+                          init_from=str(init_from) if init_from else None, distill=distill,
+                          distill_weight=distill_weight)
         if output is None:
             from emocli.cli.rundirs import claim_run_dir
 
