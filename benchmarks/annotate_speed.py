@@ -7,7 +7,9 @@
 - plain loop: the default detector on every frame at emocli's working resolution, all faces of
   the frame classified together, drawn, written;
 - emocli annotate: `annotate_video` with default options (full passes every Nth frame, region
-  passes between, tracking, batched classification, threaded decode and encode).
+  passes between, tracking, batched classification, threaded decode and encode), with the
+  model on OpenCV's DNN module (the default for the bundled models);
+- annotate on torch: the same with the model's PyTorch weights (issue 24: no slower on OpenCV).
 Targets on 2 cores: annotate >= 5x the haar loop and >= 40% of decode+encode on the dev clips
 and on crowd.mp4, a 1920x1080 clip of 13 faces growing and moving (built from two group photos
 of ../shared, tests/media_truth.py). The same model (default: the bundled one) serves every loop.
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from media_truth import FACES, MEDIA, make_crowd_clip  # noqa: E402
 
 from emocli.data.labels import EMOTIONS  # noqa: E402
-from emocli.predict.predictor import load_model  # noqa: E402
+from emocli.predict.loading import load_model  # noqa: E402
 from emocli.video.annotate import annotate_video  # noqa: E402
 from emocli.video.crops import face_crops  # noqa: E402
 from emocli.video.detectors import create_detector, resized, working_scale  # noqa: E402
@@ -101,12 +103,13 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", type=Path, default=None,
                         help="default: three dev clips and the 1080p crowd")
     args = parser.parse_args()
-    model = load_model(args.model)
+    model, on_torch = load_model(args.model), load_model(args.model, runtime="torch")
     opts = AnnotateOptions(detector=args.detector, audio=False)
     loops = {"decode+encode": lambda src, out: copy_frames(src, out),
              "haar loop": lambda src, out: haar_loop(src, out, model),
              "plain loop": lambda src, out: plain_loop(src, out, model, args.detector),
-             "annotate": lambda src, out: annotate_video(src, out, model, opts).frames}
+             "annotate": lambda src, out: annotate_video(src, out, model, opts).frames,
+             "annotate on torch": lambda src, out: annotate_video(src, out, on_torch, opts).frames}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"
         clips = args.clips or [*CLIPS, make_crowd_clip(Path(tmp) / "crowd.mp4")]
@@ -125,6 +128,7 @@ def main() -> None:
             print(f"  annotate / haar loop     = {a / med['haar loop']:.1f}x (target >= 5x)")
             print(f"  annotate / decode+encode = {a / med['decode+encode']:.0%} (target >= 40%)")
             print(f"  annotate / plain loop    = {a / med['plain loop']:.1f}x")
+            print(f"  annotate / on torch      = {a / med['annotate on torch']:.2f}x (target >= 1)")
 
 
 if __name__ == "__main__":

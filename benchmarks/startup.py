@@ -1,6 +1,8 @@
-"""Start-up of the command line, side by side with its floor (medians of N runs, seconds):
-`python -c "import typer, rich"` against `emocli --version`, `emocli --help` and
-`emocli annotate --help`. Target (issue 14): <= 0.3 s each on 2 cores.
+"""Start-up, side by side (medians of N interleaved runs, seconds, and peak memory of one run):
+the command line's floor (`python -c "import typer, rich"`), `--version` and `--help` (issue 14:
+<= 0.3 s each), and one photo labelled end to end (issue 24: <= 1.0 s and <= 300 MiB), by the
+command line and by `emocli.analyze`, on the default OpenCV runtime and on PyTorch (the bundled
+models' .pt weights, as before issue 24).
 
 Run: python benchmarks/startup.py [--repeats 7]
 """
@@ -9,16 +11,47 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+from _common import SHARED
+
+PHOTO = SHARED / "media" / "justin.jpg"
+OUT = Path(tempfile.mkdtemp(prefix="emocli-startup-")) / "x.jpg"
+EMOCLI = [sys.executable, "-m", "emocli"]
+
+
+def _analyze(runtime: str) -> list[str]:
+    return [sys.executable, "-c", f"import emocli; emocli.analyze({str(PHOTO)!r}, "
+            f"model=emocli.load_model(runtime={runtime!r}))"]
+
 
 COMMANDS = {
     'python -c "import typer, rich"': [sys.executable, "-c", "import typer, rich"],
-    "emocli --version": [sys.executable, "-m", "emocli", "--version"],
-    "emocli --help": [sys.executable, "-m", "emocli", "--help"],
-    "emocli annotate --help": [sys.executable, "-m", "emocli", "annotate", "--help"],
-    "emocli train --help": [sys.executable, "-m", "emocli", "train", "--help"],
-    "emocli export --help": [sys.executable, "-m", "emocli", "export", "--help"],
+    "emocli --version": [*EMOCLI, "--version"],
+    "emocli --help": [*EMOCLI, "--help"],
+    "emocli annotate --help": [*EMOCLI, "annotate", "--help"],
+    "emocli train --help": [*EMOCLI, "train", "--help"],
+    "annotate justin.jpg -o x.jpg": [*EMOCLI, "annotate", str(PHOTO), "-o", str(OUT)],
+    "emocli.analyze(justin.jpg)": _analyze("auto"),
+    "emocli.analyze(justin.jpg) on torch": _analyze("torch"),
 }
+PHOTO_JOBS = [name for name in COMMANDS if "justin" in name]
+PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def _run(cmd: list[str]) -> None:
+    OUT.unlink(missing_ok=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+
+
+def peak_mib(cmd: list[str]) -> float:
+    OUT.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-c", PEAK, *cmd], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -29,12 +62,18 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so that noise hits all alike
         for name, cmd in COMMANDS.items():
             tic = time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+            _run(cmd)
             times[name].append(time.perf_counter() - tic)
     floor = statistics.median(next(iter(times.values())))
+    torch_photo = statistics.median(times["emocli.analyze(justin.jpg) on torch"])
     for name, values in times.items():
         med = statistics.median(values)
-        print(f"{name:32s} {med:6.3f} s  ({med / floor:4.1f}x the floor)")
+        line = f"{name:38s} {med:6.3f} s  ({med / floor:4.1f}x the floor"
+        if name in PHOTO_JOBS:
+            line += f", {med / torch_photo:4.2f}x torch's; peak {peak_mib(COMMANDS[name]):5.0f} MiB"
+        print(line + ")")
+    OUT.unlink(missing_ok=True)
+    OUT.parent.rmdir()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ __getattr__, _NAMES = lazy_names(__name__, {
     "fit": "emocli.train.trainer",
     "expand_grid": "emocli.train.sweep",
     "run_sweep": "emocli.train.sweep",
-    "load_model": "emocli.predict.predictor",
+    "load_model": "emocli.predict.loading",
     "evaluate": "emocli.predict.evaluation",
     "list_models": "emocli.models.factory",
     "create_model": "emocli.models.factory",

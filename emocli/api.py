@@ -9,7 +9,7 @@ import numpy as np
 
 from emocli.data.labels import EMOTIONS
 from emocli.errors import EmocliError
-from emocli.predict.predictor import load_model
+from emocli.predict.loading import load_model
 from emocli.video import media
 from emocli.video.detectors import Detector, create_detector
 from emocli.video.pipeline import AnnotateOptions, annotate_frame

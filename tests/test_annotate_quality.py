@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from media_truth import CLIPS, CROWD_FACES, FACES, MEDIA, PHOTOS, make_crowd_clip, right_share
 
-from emocli.predict.predictor import load_model
+from emocli.predict.loading import load_model
 from emocli.video.annotate import annotate_image, annotate_video
 from emocli.video.crops import face_crops
 from emocli.video.detectors import create_detector, list_detectors

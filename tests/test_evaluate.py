@@ -211,9 +211,10 @@ def test_no_model_means_the_default_bundled_one(small_cache):
 
 
 def test_bundled_weights_fit_the_package_budget():
-    shipped = list(bundled_model_path().parent.glob("*.pt"))
+    shipped = list(bundled_model_path().parent.iterdir())
     assert sum(p.stat().st_size for p in shipped) <= 60_000_000  # issue 25: 60 MB in all
-    assert {f for m in BUNDLED.values() for f in m.files} >= {p.name for p in shipped}
+    named = {p.name for m in BUNDLED.values() for p in [*m.paths, *m.onnx_paths]}
+    assert named >= {p.name for p in shipped}
 
 
 def test_export_makes_a_bundled_size_checkpoint(tiny_run, tmp_path, fer):

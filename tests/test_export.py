@@ -45,8 +45,10 @@ def test_a_run_exported_half_keeps_its_predictions_without_training_state(tmp_pa
     assert np.abs(before - after).max() < 0.01
     assert (before.argmax(1) == after.argmax(1)).mean() >= 0.99
     graph = tmp_path / "tiny.onnx"
-    assert doc["onnx"]["path"] == str(graph) and doc["onnx"]["max_difference"] <= 1e-4
-    assert np.abs(onnx_proba(graph, faces) - before).max() < 1e-4  # float32, from the source
+    assert doc["onnx"]["path"] == str(graph) and doc["onnx"]["max_difference"] <= 1e-3
+    assert np.abs(onnx_proba(graph, faces) - before).max() < 1e-3  # float16 weights too
+    weights = [i for i in onnx.load(str(graph)).graph.initializer if i.dims and i.dims[0] > 64]
+    assert weights and {i.data_type for i in weights} == {onnx.TensorProto.FLOAT16}
     meta = {p.key: p.value for p in onnx.load(str(graph)).metadata_props}
     assert json.loads(meta["classes"]) == list(EMOTIONS)
 
@@ -56,7 +58,7 @@ def test_the_bundled_ensemble_exports_as_one_onnx_graph(tmp_path, faces):
     result = run("export", "ensemble", "-o", graph)
     assert result.exit_code == 0, result.stderr
     got = onnx_proba(graph, faces)
-    assert np.abs(got - load_model("ensemble").predict_proba(faces)).max() < 1e-4
+    assert np.abs(got - load_model("ensemble", runtime="torch").predict_proba(faces)).max() < 1e-4
     assert np.allclose(got.sum(1), 1, atol=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ensemble.onnx"]
 

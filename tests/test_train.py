@@ -169,3 +169,40 @@ def test_distillation_makes_the_student_follow_its_teacher(tiny_model, small_cac
     config = json.loads((tmp_path / "1" / "config.json").read_text())
     assert (config["distill"], config["distill_weight"]) == (str(tiny_model), 1.0)
     assert agreement["1"] > agreement["0"] + 0.1, agreement
+
+
+def test_the_teacher_sees_the_students_view_before_its_exposure(tiny_model, small_cache, tmp_path):
+    """With --light, the teacher labels the same warp and mix as the student, but lit as the
+    data is (it learnt on well-lit faces): the student learns the lit answer for a dark face."""
+    import emocli
+    from emocli.train.trainer import Trainer
+
+    seen = []
+
+    class Recorder:
+        def proba_pixels(self, pixels):
+            seen.append(pixels.clone())
+            return torch.full((len(pixels), 7), 1 / 7)
+
+    data = emocli.load_dataset(small_cache)
+    for augment, mixup in ((False, 0.2), (True, 0.0)):
+        cfg = emocli.TrainConfig(arch="cnn", arch_args={"conv": 2, "fc": 1}, light=1.0,
+                                 augment=augment, mixup=mixup, distill=str(tiny_model),
+                                 epochs=1, precision="fp32").validate()
+        trainer = Trainer(cfg, data, tmp_path / f"run-{augment}")
+        trainer.teacher = Recorder()
+        faces, y = trainer.x_train[:64], trainer.y_train[:64]
+        x, soft, mix = trainer._views(faces, y, torch.Generator().manual_seed(1))
+        norm = trainer.norm
+        teacher, student = seen[-1], x.float() * norm["std"] + norm["mean"]
+        assert teacher.shape == student.shape == (64, 1, 48, 48) and soft.shape == (64, 7)
+        assert (student - teacher).abs().mean() > 0.03  # every student face got an exposure
+        if not augment:  # the teacher's view is the mix of the faces as they are
+            lam, perm = mix
+            clean = faces.float() / 255
+            assert torch.allclose(teacher, lam * clean + (1 - lam) * clean[perm], atol=1e-5)
+        else:  # one warp for both: the rectangles erased from the student are erased for it
+            erased = x == 0
+            assert erased.sum() > 1000
+            assert ((teacher - norm["mean"]) / norm["std"])[erased].abs().max() < 1e-5
+            assert not torch.allclose(teacher, faces.float() / 255, atol=0.05)

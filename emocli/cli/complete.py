@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from emocli.models import BUNDLED, TTA, registered_names
+from emocli.models.bundled import BUNDLED, RUNTIMES, TTA
+from emocli.models import registered_names
 
 
 def _starting(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
@@ -17,3 +18,4 @@ schedules = _starting(lambda: registered_names("schedule"))
 detectors = _starting(lambda: ["auto", *registered_names("detector")])
 bundled_models = _starting(lambda: BUNDLED)
 tta_modes = _starting(lambda: TTA)
+runtimes = _starting(lambda: RUNTIMES)

@@ -54,7 +54,8 @@ def comparison_table(evaluations: list[Evaluation]) -> Table:
 
 def evaluate_command(
     models: Annotated[Optional[list[str]], typer.Argument(
-        help=f"Model files (.pt) or bundled models: {describe_bundled()}; default: "
+        help=f"Model files (.pt, or .onnx from emocli export) or bundled models: "
+             f"{describe_bundled()}; default: "
              f"{DEFAULT_MODEL}.")] = None,
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     split: Annotated[Optional[str], typer.Option(
@@ -63,6 +64,10 @@ def evaluate_command(
         help=f"Test-time augmentation: {', '.join(TTA)} (flip: with the mirror).",
         autocompletion=complete.tta_modes)] = "none",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    runtime: Annotated[str, typer.Option(
+        help="auto: the bundled models and .onnx files on OpenCV's DNN module, .pt files on "
+             "PyTorch; torch: the bundled models' PyTorch weights; opencv.",
+        autocompletion=complete.runtimes)] = "auto",
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the confusion matrix (row-normalized, with counts) as a PNG.")] = None,
     csv: Annotated[Optional[Path], typer.Option(
@@ -77,7 +82,7 @@ def evaluate_command(
 
     check_outputs([*(m for m in models or [] if Path(m).exists()), data],
                   [csv and Output(csv, "file", (".csv",)), plot and Output(plot, "file", (".png",))])
-    predictors = [load_model(m) for m in (models or [None])]
+    predictors = [load_model(m, runtime) for m in (models or [None])]
     dataset = load_dataset(data)
     split = split or default_split(dataset)
     evaluations = [evaluate(p, dataset, split, tta, batch_size) for p in predictors]

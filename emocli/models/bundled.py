@@ -24,6 +24,12 @@ class BundledModel:
     def paths(self) -> list[Path]:
         return [bundled_model_path(f) for f in self.files]
 
+    @property
+    def onnx_paths(self) -> list[Path]:
+        """The same networks as ONNX graphs (`emocli export FILE.pt -o FILE.onnx --half`),
+        what the bundled models run on by default (OpenCV's DNN module: no torch)."""
+        return [p.with_suffix(".onnx") for p in self.paths]
+
 
 BUNDLED = {m.name: m for m in (
     BundledModel("default", ("default.pt",), "vgg width=40 (stages 4, fc 3, dropout 0.2)",
@@ -34,6 +40,7 @@ BUNDLED = {m.name: m for m in (
 )}
 DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
 TTA = ("none", "flip", "tencrop")
+RUNTIMES = ("auto", "opencv", "torch")  # auto: opencv for bundled models and .onnx files
 
 
 def model_file(spec: str) -> Path | None:

@@ -4,9 +4,9 @@ evaluation with scikit-learn's metrics. Public names load on first use."""
 from emocli._lazy import lazy_names
 
 __getattr__, __all__ = lazy_names(__name__, {
-    "load_model": "emocli.predict.predictor",
+    "load_model": "emocli.predict.loading",
     "Predictor": "emocli.predict.predictor",
-    "Ensemble": "emocli.predict.predictor",
+    "Ensemble": "emocli.predict.loading",
     "Evaluation": "emocli.predict.evaluation",
     "evaluate": "emocli.predict.evaluation",
     "ensemble": "emocli.predict.evaluation",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,9 @@ from emocli.data.dataset import Dataset
 from emocli.data.labels import EMOTIONS
 from emocli.errors import EmocliError
 from emocli.predict import metrics
-from emocli.predict.predictor import Model
+
+if TYPE_CHECKING:
+    from emocli.predict.loading import Model
 
 
 @dataclass

@@ -14,10 +14,12 @@ from torch import nn
 from emocli import __version__
 from emocli.errors import EmocliError, JobFailed
 from emocli.fileio import atomic_path
-from emocli.predict.predictor import Ensemble, Predictor
+from emocli.predict.loading import Ensemble
+from emocli.predict.predictor import Predictor
 
 ONNX_OPSET = 17
 ONNX_TOLERANCE = 1e-4  # largest difference in any probability allowed against PyTorch
+HALF_TOLERANCE = 1e-3  # ... with float32 weights rounded to float16
 
 
 class _Probabilities(nn.Module):
@@ -36,13 +38,14 @@ class _Probabilities(nn.Module):
         return total / len(self.nets)
 
 
-def export_onnx(model: Predictor | Ensemble, dst: str | Path, check_images: np.ndarray | None = None
-                ) -> float:
+def export_onnx(model: Predictor | Ensemble, dst: str | Path, check_images: np.ndarray | None = None,
+                half: bool = False) -> float:
     """Write `model` (one network or an ensemble) as ONNX: input `faces`, float32 gray pixels
     0-255 of shape (N, 1, 48, 48), any N; output `probabilities` (N, 7) in `classes` order
     (also in the file's metadata). Before the file is kept, OpenCV's ONNX runtime runs it on
     `check_images` ((N, 48, 48) uint8; default: 64 seeded random images) and its
-    probabilities must match PyTorch's within 1e-4. Returns the largest difference."""
+    probabilities must match PyTorch's within 1e-4 (1e-3 with `half`: float16 weights, cast to
+    float32 inside the graph, half the size). Returns the largest difference."""
     try:
         import onnx
     except ImportError:
@@ -58,18 +61,41 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path, check_images: np.n
             torch.onnx.export(graph, (torch.zeros(2, 1, size, size),), str(tmp), dynamo=False,
                               input_names=["faces"], output_names=["probabilities"],
                               dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}},
-                              opset_version=ONNX_OPSET)
+                              opset_version=ONNX_OPSET, do_constant_folding=not half)
         proto = onnx.load(str(tmp))
         meta = {"classes": json.dumps(members[0].classes), "input": "gray 0-255 (N, 1, 48, 48)",
                 "model": model.name, "emocli_version": __version__}
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
+        if half:
+            _half_weights(proto)
         onnx.save(proto, str(tmp))
-        worst = _check(tmp, Path(dst), model, images)
+        worst = _check(tmp, Path(dst), model, images, HALF_TOLERANCE if half else ONNX_TOLERANCE)
     return worst
 
 
-def _check(path: Path, dst: Path, model: Predictor | Ensemble, images: np.ndarray) -> float:
+def _half_weights(proto) -> None:
+    """Store the float32 weights as float16, each read through a Cast back to float32, so
+    that the graph stays valid ONNX for every runtime (OpenCV folds the casts at load)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph, kept, casts = proto.graph, [], []
+    for init in graph.initializer:
+        weights = numpy_helper.to_array(init)
+        if weights.dtype != np.float32 or weights.size < 64:  # scalars stay as they are
+            kept.append(init)
+            continue
+        kept.append(numpy_helper.from_array(weights.astype(np.float16), f"{init.name}.fp16"))
+        casts.append(helper.make_node("Cast", [kept[-1].name], [init.name],
+                                      to=TensorProto.FLOAT))
+    nodes = list(graph.node)
+    del graph.initializer[:], graph.node[:]
+    graph.initializer.extend(kept)
+    graph.node.extend(casts + nodes)
+
+
+def _check(path: Path, dst: Path, model: Predictor | Ensemble, images: np.ndarray,
+           tolerance: float) -> float:
     import cv2
 
     net = cv2.dnn.readNetFromONNX(str(path))
@@ -77,7 +103,7 @@ def _check(path: Path, dst: Path, model: Predictor | Ensemble, images: np.ndarra
     onnx_proba = net.forward()
     torch_proba = model.predict_proba(images)
     worst = float(np.abs(onnx_proba - torch_proba).max())
-    if not worst <= ONNX_TOLERANCE:
+    if not worst <= tolerance:
         raise JobFailed(f"{dst}: the ONNX graph differs from PyTorch by {worst:.2g} "
-                        f"(more than {ONNX_TOLERANCE}); not written")
+                        f"(more than {tolerance}); not written")
     return worst

@@ -77,9 +77,9 @@ def _select_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 
 def load_teacher(spec: str, device: torch.device):
     """The teacher of a distillation, in eval mode on the training device."""
-    from emocli.predict.predictor import load_model
+    from emocli.predict.loading import load_model
 
-    teacher = load_model(spec)
+    teacher = load_model(spec, runtime="torch")
     teacher.check_classes()
     return teacher.to(device)
 
@@ -152,8 +152,11 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         if gen is not None and self.cfg.light:
             x = light_batch(x.float().div_(255), gen, self.cfg.light).mul_(255)
-        x = normalize(x, self.norm)
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else x
+        return normalize(x, self.norm).contiguous(memory_format=self._memory_format)
+
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
 
     def _order(self, gen: torch.Generator) -> torch.Tensor:
         n = len(self.y_train)
@@ -180,11 +183,8 @@ class Trainer:
         total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         for step, lo in enumerate(range(0, len(order), self.cfg.batch_size)):
             idx = order[lo:lo + self.cfg.batch_size]
-            x, y = self._normalize(self.x_train[idx], gen), self.y_train[idx].to(self.device)
-            if self.cfg.augment:
-                x = augment_batch(x, gen)
-            x, mix = self._mixup(x, y, gen)
-            soft = self._teach(x)
+            y = self.y_train[idx].to(self.device)
+            x, soft, mix = self._views(self.x_train[idx], y, gen)
             with autocast(self.autocast, self.device):
                 logits = self.model(x).float()  # the loss and its gradient stay in float32
             loss = self._loss(logits, y, soft)
@@ -204,6 +204,22 @@ class Trainer:
             self.reporter.batch(step + 1, total_loss / seen, correct / seen,
                                 seen / (time.perf_counter() - start))
         return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+
+    def _views(self, faces: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
+        """The student's augmented (and mixed) batch, the teacher's probabilities for it, and
+        the mix. The teacher sees the same geometry and mix but the face before its random
+        exposure: it learnt on well-lit faces, so its word on a darkened one is worth less
+        (the exposure is what the student has to learn to see through)."""
+        x = self._normalize(faces, gen)
+        twin = self.teacher is not None and self.cfg.light > 0
+        if twin:  # one warp and one mix for both views: stacked as two channels
+            x = torch.cat([x, self._normalize(faces)], 1)
+        if self.cfg.augment:
+            x = augment_batch(x, gen)
+        x, mix = self._mixup(x, y, gen)
+        if not twin:
+            return x, self._teach(x), mix
+        return x[:, :1].contiguous(memory_format=self._memory_format), self._teach(x[:, 1:]), mix
 
     @torch.no_grad()
     def _teach(self, x: torch.Tensor) -> torch.Tensor | None:

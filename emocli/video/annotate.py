@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -13,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
-import torch
 
 from emocli.fileio import atomic_path
 from emocli.video import media
@@ -101,17 +101,11 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
     limits = (limits or Limits()).validate()
     reader = media.VideoReader(source, limits=limits)
     total = min(filter(None, [reader.info.frames, limits.max_frames]), default=0)
-    threads = cv2.getNumThreads(), torch.get_num_threads()
-    # Decoding, tracking, labelling and encoding each have a thread; pools inside OpenCV and
-    # torch on top of them spin more than they help on region-sized images and batches of a few
-    # faces: measured +18% frames/s (OpenCV) and 8.0 -> 6.6 ms of CPU per frame (torch).
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
     try:
         annotator = Annotator(model, opts, reader.info.fps, detector)
         audio_from = (source.path if opts.audio and not source.live and _has_audio(source.path)
                       else None)
-        with contextlib.ExitStack() as stack:
+        with _one_thread_each(), contextlib.ExitStack() as stack:
             writer = None
             if dst is not None:  # the writer exits (ffmpeg done or killed) before the file goes
                 tmp_video = stack.enter_context(atomic_path(dst))
@@ -122,14 +116,30 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
                                     on_frame and (lambda n: on_frame(n, total)))
         audio = writer.audio if writer else "none"
     finally:
-        cv2.setNumThreads(threads[0])
-        torch.set_num_threads(threads[1])
         reader.close()
     whole = not source.live and limits.max_frames is None and limits.duration is None
     return AnnotateResult(str(source), dst, annotator.detector_name, annotator.frames_seen,
                           reader.info.fps, rows, time.perf_counter() - tic,
                           reader.decode_errors, audio, reader.dropped, limits.stop.is_set(),
                           reader.info.frames if whole else 0)
+
+
+@contextlib.contextmanager
+def _one_thread_each():
+    """Decoding, tracking, labelling and encoding each have a thread; pools inside OpenCV and
+    torch on top of them spin more than they help on region-sized images and batches of a few
+    faces: measured +18% frames/s (OpenCV) and 8.0 -> 6.6 ms of CPU per frame (torch)."""
+    torch = sys.modules.get("torch")  # loaded only when the model or the detector runs on it
+    threads = cv2.getNumThreads(), torch and torch.get_num_threads()
+    cv2.setNumThreads(1)
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads[0])
+        if torch:
+            torch.set_num_threads(threads[1])
 
 
 def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: list[Callable],
@@ -207,7 +217,7 @@ def _annotate_file(src: Path, dst: Path | None, model: str | None,
 @functools.lru_cache(maxsize=2)
 def _worker_model(spec: str | None):
     """A worker loads each model once, for all the files it is given."""
-    from emocli.predict.predictor import load_model
+    from emocli.predict.loading import load_model
 
     return load_model(spec)
 

@@ -42,7 +42,7 @@ class AnnotateOptions:
     batch: int = 32  # frames whose faces are classified together
     margin: float = 0.1
     level: bool = True  # turn tilted heads upright (eye landmarks) before classifying
-    precision: str = "auto"  # the classifier's: bf16 where the CPU has it (1.75x, same accuracy)
+    precision: str = "auto"  # a PyTorch classifier's: bf16 where the CPU has it
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     audio: bool = True

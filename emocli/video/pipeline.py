@@ -9,6 +9,7 @@ back. Faces are classified in batches across frames.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections import Counter, deque
 from itertools import groupby
@@ -16,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from emocli.data.labels import EMOTIONS
-from emocli.models.precision import autocast, autocast_dtype
-from emocli.predict.predictor import load_model
+from emocli.predict.loading import load_model
 from emocli.video.boxes import Detections, best_match
 from emocli.video.crops import face_crops
 from emocli.video.detectors import Detector, create_detector, resized, working_scale
@@ -102,6 +101,19 @@ class _Held:
     states: list[_State]
 
 
+def _inference(model, precision: str):
+    """The context the classifier runs in: autocast as `precision` says for a PyTorch model;
+    none for OpenCV's runtime (which loads no torch)."""
+    if model.runtime != "torch":
+        return contextlib.nullcontext
+    import torch
+
+    from emocli.models.precision import autocast, autocast_dtype
+
+    dtype = autocast_dtype(precision, torch.device("cpu"))
+    return lambda: autocast(dtype)
+
+
 class Annotator:
     """Frame-by-frame annotation with tracking: `push` frames in order, get back the frames that
     are final (a few frames later), then `finish` for the rest.
@@ -117,7 +129,7 @@ class Annotator:
         model.check_classes()
         self.model, self.opts, self.fps = model, opts, fps
         self.detector = detector or create_detector(opts.detector, opts.detector_model)
-        self._autocast = autocast_dtype(opts.precision, torch.device("cpu"))
+        self._inference = _inference(model, opts.precision)
         self.tracker = tracker or Tracker(opts.tracker, self.detector.birth_score)
         rounds = opts.region_every if opts.refine else opts.detect_every
         self.delay = max(opts.tracker.min_hits * rounds, opts.tracker.max_coast + 1)
@@ -267,7 +279,7 @@ class Annotator:
             crops.append(face_crops(group[0][0].image, np.stack([s.box for _, s in group]),
                                     [s.landmarks for _, s in group] if self.opts.level
                                     else None, self.opts.margin))
-        with autocast(self._autocast):
+        with self._inference():
             proba = self.model.predict_proba(np.concatenate(crops))
         return {(held.index, s.track): p for (held, s), p in zip(due, proba)}
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from emocli.video.boxes import NESTED, Detections, best_match, similarity
 from emocli.video.options import TrackerConfig
@@ -136,6 +135,8 @@ class Tracker:
     def _match(self, tracks: list[Track], dets: Detections) -> tuple[list[int], list[int]]:
         if not tracks or not len(dets):
             return [], []
+        from scipy.optimize import linear_sum_assignment  # 0.5 s to import: not for a photo
+
         sim, _ = similarity(np.stack([self.predicted(t) for t in tracks]), dets.boxes)
         rows, cols = linear_sum_assignment(-sim)
         keep = sim[rows, cols] >= self.cfg.iou

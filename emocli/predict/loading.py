@@ -1,0 +1,104 @@
+"""Loading a model by name or file onto a runtime, and ensembles. No torch here: the bundled
+models run on OpenCV's DNN module, and torch loads only for a PyTorch model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emocli.errors import EmocliError, OptionError
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, RUNTIMES, TTA, model_file
+
+
+def load_model(spec: str | Path | None = None, runtime: str = "auto"):
+    """A model file (a `.pt` checkpoint, or a `.onnx` graph from `emocli export`), or a bundled
+    model by name (see BUNDLED); None means DEFAULT_MODEL. An existing file wins over a bundled
+    name (`model_file`). `runtime`: "auto" runs the bundled models and ONNX files on OpenCV's
+    DNN module (no torch) and checkpoints on PyTorch; "torch" loads the bundled models' PyTorch
+    weights; "opencv" refuses a checkpoint."""
+    if runtime not in RUNTIMES:
+        raise OptionError("runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    name = DEFAULT_MODEL if spec is None else str(spec)
+    path = model_file(name)
+    if path is not None:
+        return _load_file(path, name, runtime)
+    bundled = BUNDLED[name]
+    onnx = runtime != "torch" and all(p.is_file() for p in bundled.onnx_paths)
+    paths = bundled.onnx_paths if onnx else bundled.paths
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise EmocliError(f"this build of emocli does not ship the {name!r} model "
+                          f"({', '.join(missing)} missing): pass a model file (train one with "
+                          "`emocli train`)")
+    members = [_load_file(p, name if len(paths) == 1 else f"{name}/{p.stem}", runtime)
+               for p in paths]
+    return members[0] if len(members) == 1 else Ensemble(members, name)
+
+
+def _load_file(path: Path, name: str, runtime: str):
+    if path.suffix.lower() == ".onnx":
+        if runtime == "torch":
+            raise OptionError("runtime", f"{path} is an ONNX graph: it runs on opencv, not torch")
+        from emocli.predict.dnn import DnnPredictor
+
+        return DnnPredictor(path, name)
+    if runtime == "opencv":
+        raise OptionError("runtime", f"{path} is a PyTorch checkpoint: export it to ONNX "
+                                     "(`emocli export MODEL -o FILE.onnx`) to run it on opencv")
+    from emocli.predict.predictor import Predictor
+
+    return Predictor.load(path, name)
+
+
+def check_predict_args(tta: str, batch_size: int) -> None:
+    if tta not in TTA:
+        raise OptionError("tta", f"must be one of {', '.join(TTA)}, got {tta!r}")
+    if batch_size < 1:
+        raise OptionError("batch_size", "must be at least 1")
+
+
+def ten_crop_corners(side: int, share: float = 0.875) -> tuple[int, list[tuple[int, int]]]:
+    """The side of a `share` crop and the (top, left) of the four corner crops and the centre
+    one, as torchvision's ten_crop takes them (each is also taken mirrored)."""
+    n = round(side * share)
+    return n, [(0, 0), (0, side - n), (side - n, 0), (side - n, side - n),
+               ((side - n) // 2, (side - n) // 2)]
+
+
+class Ensemble:
+    """Several networks answering as one: their probabilities (each with its own TTA) averaged."""
+
+    def __init__(self, members: list, name: str):
+        self.members, self.name = members, name
+        self.classes = members[0].classes
+        for m in members[1:]:
+            if m.classes != self.classes:
+                raise EmocliError(f"{m.name}: its classes {m.classes} differ from "
+                                  f"{members[0].name}'s {self.classes}")
+
+    @property
+    def runtime(self) -> str:
+        return self.members[0].runtime
+
+    def check_classes(self) -> None:
+        self.members[0].check_classes()
+
+    def predict_proba(self, images, tta: str = "none", batch_size: int = 256):
+        import numpy as np
+
+        return np.mean([m.predict_proba(images, tta, batch_size) for m in self.members], axis=0)
+
+    def to(self, device) -> Ensemble:
+        for m in self.members:
+            m.to(device)
+        return self
+
+    def proba_pixels(self, x):
+        return sum(m.proba_pixels(x) for m in self.members) / len(self.members)
+
+
+if TYPE_CHECKING:
+    from emocli.predict.dnn import DnnPredictor
+    from emocli.predict.predictor import Predictor
+
+    Model = Predictor | DnnPredictor | Ensemble  # what evaluate and annotate accept
