@@ -14,7 +14,7 @@ from _common import FER_ZIP
 from emocli.data.readers import read_source
 from emocli.models import BUNDLED
 from emocli.predict import metrics
-from emocli.predict.predictor import load_model
+from emocli.predict.loading import load_model
 
 
 def darken(faces: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from conftest import MEDIA, run
 
 from emocli.data.labels import EMOTIONS
-from emocli.video.media import ffmpeg_exe, has_audio
+from emocli.video.media import VideoInfo, VideoWriter, ffmpeg_exe, has_audio
 from emocli.video.pipeline import FaceRow
 
 CLIP = MEDIA / "test.mp4"
@@ -178,10 +178,11 @@ def test_every_video_container_keeps_every_frame_and_the_exact_size(tiny_model, 
     cap, frames = cv2.VideoCapture(str(CLIP)), []
     while len(frames) < 30 and (frame := cap.read()[1]) is not None:
         frames.append(cv2.resize(frame, (317, 241)))
-    writer = cv2.VideoWriter(str(odd), cv2.VideoWriter_fourcc(*"MJPG"), 24, (317, 241))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
+    # through ffmpeg (MJPEG 4:4:4): OpenCV's own VideoWriter rounds odd sides down
+    with VideoWriter(odd, VideoInfo(24.0, 317, 241, 0)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert _video_props(odd)[0][2:] == (317, 241)
     for src in (CLIP, odd):
         out = tmp_path / f"out-{src.stem}{suffix}"
         result = run("annotate", src, "-o", out, "--model", tiny_model, "--no-audio")

@@ -146,7 +146,8 @@ def test_plain_name_lists_match_the_registries():
     """Completion and help read these lists without torch; they must not drift."""
     from emocli.models import TTA, list_models, registered_names
     from emocli.models.names import BUILTIN_NAMES
-    from emocli.predict.predictor import TTA as PREDICT_TTA
+    from emocli.errors import OptionError
+    from emocli.predict.loading import check_predict_args
     from emocli.train import list_optimizers, list_schedules
     from emocli.video import DETECTORS, list_detectors
 
@@ -155,4 +156,7 @@ def test_plain_name_lists_match_the_registries():
     assert registered_names("schedule") == list_schedules()
     assert registered_names("detector") == sorted(list_detectors())
     assert list(DETECTORS) == ["auto", *list_detectors()] == ["auto", *BUILTIN_NAMES["detector"]]
-    assert TTA is PREDICT_TTA
+    for mode in TTA:  # what both runtimes' predict_proba accept
+        check_predict_args(mode, 1)
+    with pytest.raises(OptionError):
+        check_predict_args("mirror", 1)

@@ -30,7 +30,7 @@ from emocli.video import (
 )
 
 if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a command runs
-    from emocli.predict.loading import Model
+    from emocli.predict import DnnPredictor, Ensemble, Predictor
     from emocli.video import AnnotateResult, Detector
 
 _OPTS = AnnotateOptions()  # the defaults live in the library; the options show them
@@ -39,8 +39,9 @@ MODEL_HELP = (f"Model file (.pt, or .onnx from emocli export) or a bundled model
               f"{describe_bundled()}; default: {DEFAULT_MODEL}.")
 
 
-def _run_one(src: Source, dst: Path | None, predictor: Model, opts: AnnotateOptions,
-             detector: Detector, limits: Limits, sinks: list) -> AnnotateResult:
+def _run_one(src: Source, dst: Path | None, predictor: Predictor | DnnPredictor | Ensemble,
+             opts: AnnotateOptions, detector: Detector, limits: Limits,
+             sinks: list) -> AnnotateResult:
     from emocli.cli.progress import make_progress
     from emocli.video import annotate_image, annotate_video
 

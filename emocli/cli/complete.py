@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from emocli.models.bundled import BUNDLED, RUNTIMES, TTA
-from emocli.models import registered_names
+from emocli.models import BUNDLED, RUNTIMES, TTA, registered_names
 
 
 def _starting(values: Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:

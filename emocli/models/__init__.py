@@ -22,5 +22,6 @@ __getattr__, __all__ = lazy_names(__name__, {
     "describe_bundled": "emocli.models.bundled",
     "DEFAULT_MODEL": "emocli.models.bundled",
     "TTA": "emocli.models.bundled",
+    "RUNTIMES": "emocli.models.bundled",
     "bundled_model_path": "emocli.models.bundled",
 })

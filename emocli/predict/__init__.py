@@ -6,6 +6,7 @@ from emocli._lazy import lazy_names
 __getattr__, __all__ = lazy_names(__name__, {
     "load_model": "emocli.predict.loading",
     "Predictor": "emocli.predict.predictor",
+    "DnnPredictor": "emocli.predict.dnn",
     "Ensemble": "emocli.predict.loading",
     "Evaluation": "emocli.predict.evaluation",
     "evaluate": "emocli.predict.evaluation",

@@ -35,7 +35,8 @@ class Detector(Protocol):
     min_size: int  # the smallest face (px, at the resolution it works on) it finds reliably
     birth_score: float  # a new face needs this score; a known face keeps its track with less
     # optional: `redetect(frame, boxes) -> Detections`, the faces near these (predicted) boxes,
-    # for region passes of all faces in one call
+    # for region passes of all faces in one call; `stride`: it pads its input to multiples of
+    # this (and costs what the padded image costs), so region passes fit their sides to it
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
         """`sizes`: the smallest and largest side (px) of the faces sought, where a region pass
@@ -124,6 +125,7 @@ def _has(module: str) -> Callable[[], bool]:
 class YuNetDetector:
     name, min_size, birth_score = "yunet", 16, 0.7
     floor = 0.5  # scores below this are never kept
+    stride = 32  # measured: 96x96 takes 1.2 ms, 97x97 2.1 ms, as 128x128 does
 
     def __init__(self, model: Path | None = None):
         if model is None:

@@ -31,6 +31,7 @@ from emocli.video.tracker import Tracker
 REGION_CONTEXT = 0.6  # a region pass searches this share of the face's side around it
 REGION_FACE = 2.5  # ... at a scale where the face is this many times the detector's min_size
 REGION_MIN_PAD = 24  # px; detectors miss small faces (20 px, dim) in regions with less context
+REGION_SHRINK = 0.8  # a region may be scaled down this much more to fit the detector's stride
 
 
 @dataclass
@@ -101,6 +102,14 @@ class _Held:
     states: list[_State]
 
 
+def stride_fit(side: float, stride: int) -> float:
+    """The factor (1, or down to REGION_SHRINK) that brings a region's longer `side` down to a
+    whole number of strides: a detector that pads its input to them pays for 97 px what it
+    pays for 128."""
+    fit = side // stride * stride
+    return fit / side if stride > 1 and fit >= REGION_SHRINK * side else 1.0
+
+
 def _inference(model, precision: str):
     """The context the classifier runs in: autocast as `precision` says for a PyTorch model;
     none for OpenCV's runtime (which loads no torch)."""
@@ -163,6 +172,7 @@ class Annotator:
         if x1 - x0 < 8 or y1 - y0 < 8:
             return Detections.empty()
         scale = min(1.0, REGION_FACE * self.detector.min_size / max(side, 1.0))
+        scale *= stride_fit(max(x1 - x0, y1 - y0) * scale, getattr(self.detector, "stride", 1))
         region = resized(frame[y0:y1, x0:x1], scale, fast=True)
         found = (self.detector.detect(region, (side * scale, side * scale)) if self._sized
                  else self.detector.detect(region))
