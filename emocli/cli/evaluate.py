@@ -55,8 +55,7 @@ def comparison_table(evaluations: list[Evaluation]) -> Table:
 def evaluate_command(
     models: Annotated[Optional[list[str]], typer.Argument(
         help=f"Model files (.pt, or .onnx from emocli export) or bundled models: "
-             f"{describe_bundled()}; default: "
-             f"{DEFAULT_MODEL}.")] = None,
+             f"{describe_bundled()}; default: {DEFAULT_MODEL}.")] = None,
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     split: Annotated[Optional[str], typer.Option(
         help="test, val or train; default: test if the data has it, else val.")] = None,

@@ -38,7 +38,8 @@ def export(
     from emocli.models import export_checkpoint
     from emocli.predict import export_onnx, load_model
 
-    predictor = load_model(model, runtime="torch")  # names a missing or refused file before anything is written
+    # names a missing or refused file before anything is written; export reads the .pt weights
+    predictor = load_model(model, runtime="torch")
     done = {"model": model}
     if checkpoint is not None:
         if source is None and len(BUNDLED[model].files) > 1:

@@ -38,8 +38,8 @@ class _Probabilities(nn.Module):
         return total / len(self.nets)
 
 
-def export_onnx(model: Predictor | Ensemble, dst: str | Path, check_images: np.ndarray | None = None,
-                half: bool = False) -> float:
+def export_onnx(model: Predictor | Ensemble, dst: str | Path,
+                check_images: np.ndarray | None = None, half: bool = False) -> float:
     """Write `model` (one network or an ensemble) as ONNX: input `faces`, float32 gray pixels
     0-255 of shape (N, 1, 48, 48), any N; output `probabilities` (N, 7) in `classes` order
     (also in the file's metadata). Before the file is kept, OpenCV's ONNX runtime runs it on

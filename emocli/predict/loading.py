@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from emocli.errors import EmocliError, OptionError
 from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, RUNTIMES, TTA, model_file
 
@@ -84,8 +86,6 @@ class Ensemble:
         self.members[0].check_classes()
 
     def predict_proba(self, images, tta: str = "none", batch_size: int = 256):
-        import numpy as np
-
         return np.mean([m.predict_proba(images, tta, batch_size) for m in self.members], axis=0)
 
     def to(self, device) -> Ensemble:
