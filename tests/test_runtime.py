@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 from conftest import MEDIA, run
 
@@ -45,9 +46,6 @@ def test_test_time_augmentation_is_the_same_on_both_runtimes(tta, publictest):
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.99
     plain = load_model("default").predict_proba(images)
     assert np.abs(got - plain).max() > 0.05  # the augmentation did something
-
-
-onnx = pytest.importorskip("onnx")
 
 
 @pytest.mark.parametrize("weights", MEMBERS, ids=lambda p: p.name)

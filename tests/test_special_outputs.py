@@ -257,7 +257,6 @@ def test_small_subsets_train(tmp_path, small_cache):
 
 
 def test_an_onnx_file_that_is_not_yunet_is_refused_as_a_detector(tmp_path, tiny_model):
-    pytest.importorskip("onnx")
     other = tmp_path / "classifier.onnx"  # a valid ONNX graph: emocli's own classifier
     exported = run("export", str(tiny_model), "-o", str(tmp_path / "m.pt"), "--onnx")
     assert exported.exit_code == 0, exported.stderr

@@ -49,7 +49,7 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path,
     try:
         import onnx
     except ImportError:
-        raise EmocliError("ONNX export needs the onnx package: pip install 'emocli[onnx]'") from None
+        raise EmocliError("ONNX export needs the onnx package: pip install onnx") from None
     members = model.members if isinstance(model, Ensemble) else [model]
     size = members[0].input_size
     graph = _Probabilities(members).eval()

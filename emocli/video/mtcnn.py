@@ -3,20 +3,27 @@
 The weights are the three files inside the pure-Python `facenet-pytorch` wheel
 (`facenet_pytorch/data/{pnet,rnet,onet}.pt`, plain state dicts read with `weights_only=True`);
 its own code is never imported (it breaks on NumPy 2 and its later releases pin an old torch),
-so the networks and the cascade are written here.
+so the networks (`mtcnn_nets`) and the cascade (here) are written in emocli. The first use
+converts the networks to ONNX graphs, cached in the emocli home; OpenCV runs them, 2x faster
+than torch on R- and O-Net and without its 2.5 s import.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
+import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from emocli.errors import EmocliError
+from emocli.fileio import atomic_path
+from emocli.home import home
 from emocli.video.boxes import nms
 
 WEIGHTS_PACKAGE = "facenet_pytorch"
@@ -38,92 +45,87 @@ def weights_dir() -> Path | None:
     return folder if all((folder / f"{n}.pt").is_file() for n in NETS) else None
 
 
-def _conv(cin: int, cout: int, k: int) -> tuple[nn.Conv2d, nn.PReLU]:
-    return nn.Conv2d(cin, cout, k), nn.PReLU(cout)
+class _DnnNet:
+    """One network on OpenCV's DNN module: float32 NCHW array in, its outputs out."""
+
+    def __init__(self, graph: bytes, outputs: tuple[str, ...]):
+        self.net = cv2.dnn.readNetFromONNX(np.frombuffer(graph, np.uint8))
+        self.outputs = list(outputs)
+        self.lock = threading.Lock()  # a Net keeps its input and blobs between calls
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        with self.lock:
+            self.net.setInput(x)
+            return list(self.net.forward(self.outputs))
 
 
-class PNet(nn.Module):
-    """The proposal network: fully convolutional, a face score and box offsets per 12 px cell."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.prelu1 = _conv(3, 10, 3)
-        self.conv2, self.prelu2 = _conv(10, 16, 3)
-        self.conv3, self.prelu3 = _conv(16, 32, 3)
-        self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
-
-    def forward(self, x):
-        x = nn.functional.max_pool2d(self.prelu1(self.conv1(x)), 2, 2, ceil_mode=True)
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.conv4_2(x), torch.softmax(self.conv4_1(x), 1)[:, 1]
+OUTPUTS = (("offsets", "probs"), ("offsets", "probs"), ("offsets", "points", "probs"))
+GRAPH_VERSION = 1  # part of the cache key: raise it when mtcnn_nets changes the graphs
 
 
-def _flat(x: torch.Tensor) -> torch.Tensor:
-    # the weights came from Caffe through TensorFlow: features flatten in (W, H, C) order
-    return x.permute(0, 3, 2, 1).reshape(len(x), -1)
+def _digest(folder: Path) -> str:
+    data = hashlib.sha256(f"emocli-mtcnn-{GRAPH_VERSION}".encode())
+    for name in NETS:
+        data.update((folder / f"{name}.pt").read_bytes())
+    return data.hexdigest()[:16]
 
 
-class RNet(nn.Module):
-    """The refinement network on 24x24 candidates."""
+@functools.lru_cache(maxsize=4)
+def _graphs(folder: Path, digest: str) -> tuple[bytes, ...]:
+    """The ONNX graphs of these weights: from the cache in the emocli home, else converted
+    (torch loads, once per machine: about 3 s) and cached there."""
+    cache = home() / "mtcnn" / digest
+    paths = [cache / f"{name}.onnx" for name in NETS]
+    try:
+        return tuple(path.read_bytes() for path in paths)
+    except OSError:
+        pass
+    from emocli.video.mtcnn_nets import onnx_graphs
 
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.prelu1 = _conv(3, 28, 3)
-        self.conv2, self.prelu2 = _conv(28, 48, 3)
-        self.conv3, self.prelu3 = _conv(48, 64, 2)
-        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
-        self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
-
-    def forward(self, x):
-        pool = nn.functional.max_pool2d
-        x = pool(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-        x = pool(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = self.prelu4(self.dense4(_flat(self.prelu3(self.conv3(x)))))
-        return self.dense5_2(x), torch.softmax(self.dense5_1(x), 1)[:, 1]
-
-
-class ONet(nn.Module):
-    """The output network on 48x48 candidates: score, box offsets and five landmarks."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.prelu1 = _conv(3, 32, 3)
-        self.conv2, self.prelu2 = _conv(32, 64, 3)
-        self.conv3, self.prelu3 = _conv(64, 64, 3)
-        self.conv4, self.prelu4 = _conv(64, 128, 2)
-        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
-        self.dense6_1, self.dense6_2 = nn.Linear(256, 2), nn.Linear(256, 4)
-        self.dense6_3 = nn.Linear(256, 10)
-
-    def forward(self, x):
-        pool = nn.functional.max_pool2d
-        x = pool(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-        x = pool(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = pool(self.prelu3(self.conv3(x)), 2, 2, ceil_mode=True)
-        x = self.prelu5(self.dense5(_flat(self.prelu4(self.conv4(x)))))
-        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), 1)[:, 1]
+    graphs = tuple(onnx_graphs(folder))
+    try:
+        for path, graph in zip(paths, graphs):
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(graph)
+    except EmocliError:  # a read-only home: convert again next time
+        pass
+    return graphs
 
 
-def load_nets(folder: Path | None = None) -> tuple[PNet, RNet, ONet]:
+def load_nets(folder: Path | None = None, runtime: str = "auto"
+              ) -> list[Callable[[np.ndarray], list[np.ndarray]]]:
+    """P-, R- and O-Net as functions of float32 NCHW arrays. `runtime`: "opencv" (OpenCV's DNN
+    module on ONNX graphs converted from the weights, no torch once they are cached; what
+    "auto" takes) or "torch"."""
     folder = folder or weights_dir()
     if folder is None:
         raise EmocliError("the mtcnn detector needs the facenet-pytorch wheel, which carries its "
                           "weights: pip install facenet-pytorch==2.5.3")
-    nets = (PNet(), RNet(), ONet())
-    for name, net in zip(NETS, nets):
-        path = folder / f"{name}.pt"
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception as e:  # a damaged install: name the file, whatever torch raised
-            raise EmocliError(f"{path}: not MTCNN weights ({type(e).__name__})") from None
-        net.eval()
-    return nets
+    if runtime not in ("auto", "opencv", "torch"):
+        raise EmocliError(f"unknown mtcnn runtime {runtime!r}: choose auto, opencv or torch")
+    if runtime == "torch" or importlib.util.find_spec("onnx") is None:  # onnx: to convert
+        from emocli.video.mtcnn_nets import torch_runners
+
+        return torch_runners(folder)
+    try:
+        digest = _digest(folder)
+    except OSError as e:
+        raise EmocliError(f"{folder}: MTCNN weights cannot be read ({e.strerror})") from None
+    graphs = _graphs(folder, digest)
+    try:
+        return [_DnnNet(graph, outs) for graph, outs in zip(graphs, OUTPUTS)]
+    except cv2.error:  # a cache damaged by hand: made again from the weights
+        _graphs.cache_clear()
+        shutil.rmtree(home() / "mtcnn" / digest, ignore_errors=True)
+        return [_DnnNet(graph, outs) for graph, outs in zip(_graphs(folder, digest), OUTPUTS)]
 
 
-def _tensor(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) RGB uint8 to the networks' input, (x - 127.5) / 128."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return x.sub_(127.5).mul_(0.0078125)
+def _blob(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) RGB uint8 to the networks' input, (x - 127.5) / 128, float32 NCHW."""
+    x = images.transpose(0, 3, 1, 2).astype(np.float32)
+    x -= 127.5
+    x *= 0.0078125
+    return x
 
 
 def _square(boxes: np.ndarray) -> np.ndarray:
@@ -181,8 +183,8 @@ class MTCNN:
     """The cascade on one RGB image: boxes (x1, y1, x2, y2), scores, landmarks (N, 5, 2)."""
 
     def __init__(self, min_face: int = 20, thresholds: tuple[float, float, float] = THRESHOLDS,
-                 folder: Path | None = None):
-        self.pnet, self.rnet, self.onet = load_nets(folder)
+                 folder: Path | None = None, runtime: str = "auto"):
+        self.pnet, self.rnet, self.onet = load_nets(folder, runtime)
         self.min_face, self.thresholds = min_face, thresholds
 
     def scales(self, height: int, width: int, sizes: tuple[float, float] | None = None,
@@ -203,15 +205,16 @@ class MTCNN:
         for scale in self.scales(height, width, sizes):
             size = (int(width * scale + 1), int(height * scale + 1))
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            offsets, prob = self.pnet(_tensor(level[None]))
-            ys, xs = np.nonzero(prob[0].numpy() >= self.thresholds[0])
+            offsets, probs = self.pnet(_blob(level[None]))
+            prob = probs[0, 1]
+            ys, xs = np.nonzero(prob >= self.thresholds[0])
             if not len(ys):
                 continue
             cells = np.stack([xs, ys], 1).astype(np.float32)
             found = np.concatenate([np.floor((STRIDE * cells + 1) / scale),
                                     np.floor((STRIDE * cells + CELL) / scale)], 1)
-            found = _regress(found, offsets[0][:, ys, xs].T.numpy())
-            score = prob[0].numpy()[ys, xs]
+            found = _regress(found, offsets[0][:, ys, xs].T)
+            score = prob[ys, xs]
             keep = _keep(found, score, 0.5)
             boxes.append(found[keep])
             scores.append(score[keep])
@@ -221,14 +224,12 @@ class MTCNN:
         keep = _keep(boxes, scores, 0.7)
         return boxes[keep], scores[keep]
 
-    @torch.inference_mode()
     def detect(self, image: np.ndarray, sizes: tuple[float, float] | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`sizes`: the smallest and largest face side sought (default: all from min_face)."""
         boxes, _ = self._proposals(image, sizes)
         return self._refine(image, boxes)
 
-    @torch.inference_mode()
     def refine(self, image: np.ndarray, boxes: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The faces near known boxes (x1, y1, x2, y2), without the proposal pyramid: R- and
@@ -249,19 +250,18 @@ class MTCNN:
         on R-Net's regressed boxes too."""
         if len(boxes):
             boxes = _square(boxes)
-            offsets, scores = self.rnet(_tensor(_crops(image, boxes, 24)))
-            ok = scores.numpy() > self.thresholds[1]
-            boxes, scores, offsets = boxes[ok], scores.numpy()[ok], offsets.numpy()[ok]
+            offsets, probs = self.rnet(_blob(_crops(image, boxes, 24)))
+            ok = probs[:, 1] > self.thresholds[1]
+            boxes, scores, offsets = boxes[ok], probs[ok, 1], offsets[ok]
             keep = _keep(boxes, scores, 0.7)
             boxes, scores = _square(_regress(boxes[keep], offsets[keep])), scores[keep]
             if merge is not None:
                 boxes = boxes[_keep(boxes, scores, merge)]
         if not len(boxes):
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2))
-        offsets, points, scores = self.onet(_tensor(_crops(image, boxes, 48)))
-        ok = scores.numpy() > self.thresholds[2]
-        boxes, scores = boxes[ok], scores.numpy()[ok]
-        offsets, points = offsets.numpy()[ok], points.numpy()[ok]
+        offsets, points, probs = self.onet(_blob(_crops(image, boxes, 48)))
+        ok = probs[:, 1] > self.thresholds[2]
+        boxes, scores, offsets, points = boxes[ok], probs[ok, 1], offsets[ok], points[ok]
         size = boxes[:, 2:4] - boxes[:, :2] + 1
         marks = np.stack([points[:, :5] * size[:, :1] + boxes[:, :1] - 1,
                           points[:, 5:] * size[:, 1:] + boxes[:, 1:2] - 1], 2)

@@ -1,0 +1,119 @@
+"""MTCNN on OpenCV's DNN module: the same faces as the PyTorch networks, graphs converted once
+and cached in the emocli home, no torch once they are."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from media_truth import MEDIA, PHOTOS
+
+from emocli.errors import EmocliError
+from emocli.home import home
+from emocli.video import mtcnn
+from emocli.video.mtcnn import MTCNN, NETS, load_nets, weights_dir
+
+PHOTO = MEDIA / "justin.jpg"  # one face
+
+pytestmark = pytest.mark.skipif(weights_dir() is None, reason="facenet-pytorch not installed")
+
+
+@pytest.fixture
+def fresh():
+    """No graphs kept in memory from another test: what a new process sees."""
+    mtcnn._graphs.cache_clear()
+    yield
+    mtcnn._graphs.cache_clear()
+
+
+def _cache() -> list:
+    return sorted(home().glob("mtcnn/*/*.onnx"))
+
+
+def _rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("photo", list(PHOTOS), ids=lambda p: p.name)
+def test_opencv_and_torch_networks_find_the_same_faces(photo):
+    image = _rgb(photo)
+    (boxes, scores, marks), (tboxes, tscores, tmarks) = (
+        MTCNN(runtime=r).detect(image) for r in ("opencv", "torch"))
+    assert len(boxes) == len(tboxes)
+    assert np.abs(boxes - tboxes).max(initial=0) < 0.05  # pixels
+    assert np.abs(scores - tscores).max(initial=0) < 1e-4
+    assert np.abs(marks - tmarks).max(initial=0) < 0.05
+
+
+def test_graphs_are_converted_once_and_read_from_the_cache(fresh, monkeypatch):
+    assert _cache() == []
+    MTCNN()
+    files = _cache()
+    assert [f.stem for f in files] == sorted(NETS)
+    before = [f.read_bytes() for f in files]
+    mtcnn._graphs.cache_clear()
+
+    def no_conversion(folder):
+        raise AssertionError("converted again")
+    monkeypatch.setattr("emocli.video.mtcnn_nets.onnx_graphs", no_conversion)
+    boxes, _, _ = MTCNN().detect(_rgb(PHOTO))
+    assert len(boxes) == 1
+    assert [f.read_bytes() for f in _cache()] == before
+    assert not list(home().glob("mtcnn/*/.*"))  # no temporary file left
+
+
+def test_a_home_that_cannot_be_written_still_detects(fresh, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("EMOCLI_HOME", str(tmp_path / "file" / "home"))
+    boxes, _, _ = MTCNN().detect(_rgb(PHOTO))
+    assert len(boxes) == 1
+
+
+def test_a_damaged_cache_is_made_again(fresh):
+    MTCNN()
+    pnet = next(f for f in _cache() if f.stem == "pnet")
+    good = pnet.read_bytes()
+    pnet.write_bytes(b"garbage")
+    mtcnn._graphs.cache_clear()
+    boxes, _, _ = MTCNN().detect(_rgb(PHOTO))
+    assert len(boxes) == 1
+    assert pnet.read_bytes() == good
+
+
+def test_without_onnx_the_torch_networks_run(fresh, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    boxes, _, _ = MTCNN().detect(_rgb(PHOTO))
+    assert len(boxes) == 1
+    assert _cache() == []
+
+
+def test_an_unknown_runtime_is_one_error():
+    with pytest.raises(EmocliError, match="unknown mtcnn runtime 'tf'"):
+        load_nets(runtime="tf")
+
+
+@pytest.mark.parametrize("runtime", ["auto", "torch"])
+def test_damaged_weights_name_the_file(runtime, fresh, tmp_path):
+    for name in NETS:
+        (tmp_path / f"{name}.pt").write_bytes(b"")
+    with pytest.raises(EmocliError, match=f"{tmp_path / 'pnet.pt'}: not MTCNN weights"):
+        load_nets(tmp_path, runtime=runtime)
+
+
+def test_a_photo_with_mtcnn_loads_no_torch_once_the_graphs_are_cached(tmp_path):
+    code = ("import sys\nfrom emocli.cli import main\nsys.argv = ['emocli', 'annotate', "
+            f"{str(PHOTO)!r}, '-o', {str(tmp_path / 'x.jpg')!r}, "
+            "'--detector', 'mtcnn']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "heavy = ('torch', 'torchvision', 'onnx', 'scipy', 'sklearn', 'pandas')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n")
+    first, second = (subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, timeout=300) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert "torch" in first.stdout.strip().splitlines()[-1]  # the conversion
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "x.jpg").is_file()
