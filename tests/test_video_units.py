@@ -11,6 +11,7 @@ from media_truth import MEDIA
 from emocli.errors import EmocliError
 from emocli.video.boxes import Detections, clean, overlaps, similarity
 from emocli.video.crops import eye_angle, face_crop, level_angle
+from emocli.video.draw import COLOURS, draw
 from emocli.video.detectors import (
     create_detector,
     list_detectors,
@@ -290,3 +291,37 @@ def test_only_clear_tilts_are_levelled():
 
     assert level_angle(marks(5)) == 0.0
     assert level_angle(marks(-20)) == pytest.approx(-20)
+
+
+@pytest.mark.parametrize("shape", [(240, 317), (1080, 1920)])
+def test_a_label_drawn_from_the_cache_is_the_label_drawn_directly(shape):
+    """The tag (filled box, anti-aliased text) is drawn once and pasted: the same pixels as
+    OpenCV drawing it on the frame, above the box and below it at the top edge."""
+    image = cv2.imread(str(MEDIA / "justin.jpg"))
+    height, width = shape
+    frame = cv2.resize(image, (width, height))
+    scale = max(shape) / 640
+    thick, font = max(1, round(2 * scale)), cv2.FONT_HERSHEY_SIMPLEX
+    for (x, y), label in zip([(width // 3, height // 2), (width // 4, 1)], COLOURS):
+        box = np.array([x, y, width // 6, height // 5], np.float32)
+        first, drawn, direct = frame.copy(), frame.copy(), frame.copy()
+        draw(first, box, label, 0.873)
+        draw(drawn, box, label, 0.873)  # from the cache
+        w, h = int(box[2]), int(box[3])
+        cv2.rectangle(direct, (x, y), (x + w, y + h), COLOURS[label], thick, cv2.LINE_AA)
+        (tw, th), base = cv2.getTextSize(f"{label} 87%", font, 0.6 * scale, thick)
+        top = y - th - base - 2 * thick if y - th - base - 2 * thick >= 0 else y + h
+        cv2.rectangle(direct, (x, top), (x + tw + 2 * thick, top + th + base + 2 * thick),
+                      COLOURS[label], -1)
+        cv2.putText(direct, f"{label} 87%", (x + thick, top + th + thick), font, 0.6 * scale,
+                    (0, 0, 0), thick, cv2.LINE_AA)
+        assert (drawn != frame).any()
+        assert np.array_equal(first, direct) and np.array_equal(drawn, direct)
+
+
+def test_a_label_past_the_frame_edge_is_clipped():
+    frame = np.full((60, 80, 3), 255, np.uint8)
+    for box in ([70, 5, 30, 30], [-20, 50, 30, 30], [-100, -100, 10, 10]):
+        draw(frame, np.array(box, np.float32), "happy", 0.5)
+    assert frame.shape == (60, 80, 3)
+    assert (frame == COLOURS["happy"]).all(2).any()

@@ -297,6 +297,10 @@ def annotate(
                  "could not be decoded and were skipped")
         elif r.decode_errors:
             warn(f"{r.input}: {r.decode_errors} frame(s) could not be decoded and were skipped")
+        if r.padded:
+            note(f"{r.output}: written {r.padded[0]}x{r.padded[1]}, one row or column more than "
+                 "the input: H.264 in 4:2:0, which browsers play, holds even sizes only (.webm "
+                 "and .mkv keep an odd size)")
         if r.dropped:
             warn(f"{r.input}: {r.dropped} frame(s) dropped: the source ran faster than "
                  "annotate (try --detect-every or --classify-every higher)")

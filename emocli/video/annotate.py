@@ -45,6 +45,8 @@ class AnnotateResult:
     dropped: int = 0  # frames of a real-time source dropped because it ran ahead
     stopped: bool = False  # ended by a stop request (Ctrl-C, q in the window, a closed pipe)
     expected: int = 0  # the frames the file's container announces, when all were to be read
+    padded: tuple[int, int] | None = None  # (width, height) of the written frames, when an odd
+    # size had to grow by a row or column (H.264 in 4:2:0 holds even sides only)
 
     @property
     def missing(self) -> int:
@@ -115,13 +117,15 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
             rows = _annotate_frames(reader, annotator, outputs,
                                     on_frame and (lambda n: on_frame(n, total)))
         audio = writer.audio if writer else "none"
+        padded = writer.size if writer and writer.size != (reader.info.width,
+                                                            reader.info.height) else None
     finally:
         reader.close()
     whole = not source.live and limits.max_frames is None and limits.duration is None
     return AnnotateResult(str(source), dst, annotator.detector_name, annotator.frames_seen,
                           reader.info.fps, rows, time.perf_counter() - tic,
                           reader.decode_errors, audio, reader.dropped, limits.stop.is_set(),
-                          reader.info.frames if whole else 0)
+                          reader.info.frames if whole else 0, padded)
 
 
 @contextlib.contextmanager

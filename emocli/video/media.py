@@ -163,22 +163,26 @@ class VideoReader:
 @dataclass(frozen=True)
 class Container:
     """How ffmpeg encodes one output suffix: video codec options, pixel formats for even and odd
-    frame sizes, and the audio codec (None: the container takes no audio)."""
+    frame sizes, the audio codec (None: the container takes no audio), and whether an odd side
+    is padded to even instead (for the even sizes' format)."""
 
     video: tuple[str, ...]
     pix_even: str | None
     pix_odd: str | None
     audio: tuple[str, ...] | None
+    pad_odd: bool = False
 
 
-_H264 = Container(("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23"),
-                  "yuv420p", "yuv444p",  # browser-playable 4:2:0 needs even sides
-                  ("-c:a", "aac"))
+_H264_VIDEO = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "23")
+# H.264 in 4:2:0, what browsers play, holds even sides only (its stream cropping counts in
+# 2-px units there): an odd side gets one more row or column, a copy of the last
+_H264 = Container(_H264_VIDEO, "yuv420p", "yuv420p", ("-c:a", "aac"), pad_odd=True)
 CONTAINERS = {
     ".mp4": _H264, ".m4v": _H264, ".mov": _H264,
-    ".mkv": Container(_H264.video, "yuv420p", "yuv444p", ("-c:a", "copy")),
+    ".mkv": Container(_H264_VIDEO, "yuv420p", "yuv444p", ("-c:a", "copy")),  # the exact size
+    # VP9's 4:2:0 takes odd sides as they are
     ".webm": Container(("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
-                        "-crf", "32", "-b:v", "0"), "yuv420p", "yuv444p", ("-c:a", "libopus")),
+                        "-crf", "32", "-b:v", "0"), "yuv420p", "yuv420p", ("-c:a", "libopus")),
     ".avi": Container(("-c:v", "mjpeg", "-q:v", "3"), "yuvj420p", "yuvj444p",
                       ("-c:a", "pcm_s16le")),
     ".gif": Container(("-filter_complex", "split[a][b];[a]palettegen[p];[b][p]paletteuse",
@@ -196,8 +200,8 @@ def frames_in(budget: int, info: VideoInfo) -> int:
 class VideoWriter:
     """Every frame piped to imageio-ffmpeg's ffmpeg from a thread, in order, encoded for the
     output's suffix (H.264 in .mp4/.mov/.m4v/.mkv, VP9 in .webm, MJPEG in .avi, a palette GIF)
-    at the input's exact size and frame rate, with the audio of `audio_from` muxed in the same
-    pass where the container takes it."""
+    at the input's size (`size`: an odd side one larger in .mp4/.mov/.m4v) and frame rate, with
+    the audio of `audio_from` muxed in the same pass where the container takes it."""
 
     def __init__(self, path: Path, info: VideoInfo, audio_from: Path | None = None,
                  behind: int | None = None):
@@ -209,9 +213,13 @@ class VideoWriter:
                               "no ffmpeg found to write videos (pip install imageio-ffmpeg)")
         odd = info.width % 2 or info.height % 2
         pix = container.pix_odd if odd else container.pix_even
+        self.size = info.width, info.height
+        if container.pad_odd:
+            self.size = info.width + info.width % 2, info.height + info.height % 2
+        self._pad = self.size[0] - info.width, self.size[1] - info.height
         audio = audio_from is not None and container.audio is not None
         cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{info.width}x{info.height}",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{self.size[0]}x{self.size[1]}",
                "-framerate", repr(info.fps), "-i", "-",
                *(["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a?", *container.audio]
                  if audio else []),
@@ -266,6 +274,9 @@ class VideoWriter:
 
     def _encode(self) -> None:
         while (frame := self._queue.get()) is not _END:
+            if any(self._pad):
+                frame = cv2.copyMakeBorder(frame, 0, self._pad[1], 0, self._pad[0],
+                                           cv2.BORDER_REPLICATE)
             if self._failed is None:
                 try:
                     self._proc.stdin.write(memoryview(np.ascontiguousarray(frame)))
