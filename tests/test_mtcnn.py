@@ -117,3 +117,22 @@ def test_a_photo_with_mtcnn_loads_no_torch_once_the_graphs_are_cached(tmp_path):
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "x.jpg").is_file()
+
+
+def test_refine_finds_a_known_face_where_predicted_and_one_that_moved(monkeypatch):
+    """The box as predicted first (two sizes); the shifted candidates only where no face was
+    found: a face that moved a third of its side, or a box where no face is."""
+    net, image = MTCNN(), _rgb(PHOTO)
+    (face,), _, _ = net.detect(image)
+    calls = []
+    refine_stage = net._refine
+    monkeypatch.setattr(net, "_refine", lambda im, boxes, merge=None: calls.append(len(boxes))
+                        or refine_stage(im, boxes, merge))
+    side = face[2] - face[0]
+    empty = np.array([0, 0, image.shape[1] / 4, image.shape[0] / 4], np.float32)
+    for known, shifted in (([face], []), ([face + 0.35 * side], [16]), ([face, empty], [16])):
+        calls.clear()
+        boxes, scores, marks = net.refine(image, np.stack(known))
+        assert calls == [2 * len(known), *shifted]
+        assert len(boxes) == 1 and scores[0] > 0.9 and marks.shape == (1, 5, 2)
+        assert np.abs(boxes[0] - face).max() < 0.1 * side

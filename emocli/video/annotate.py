@@ -149,7 +149,8 @@ def _one_thread_each():
 def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: list[Callable],
                      on_frame=None) -> list[FaceRow]:
     """Track in this thread, label (classify, smooth, draw) in another, encode in a third:
-    the detector and torch release the GIL, so the stages overlap on separate cores."""
+    OpenCV (its DNN module, decoding) and torch release the GIL, so the stages overlap on
+    separate cores; yuface holds it while it detects."""
     rows: list[FaceRow] = []
     pending: deque[Future] = deque()
 
