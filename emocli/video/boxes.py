@@ -41,8 +41,14 @@ class Detections:
 
 
 def xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(x, y, w, h) rows to (x1, y1, x2, y2)."""
     b = np.asarray(boxes, np.float32)[:, :4].reshape(-1, 4)
     return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+
+
+def xywh(boxes: np.ndarray) -> np.ndarray:
+    """(x1, y1, x2, y2) rows to (x, y, w, h)."""
+    return np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], axis=1)
 
 
 def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import numpy as np
 from emocli.errors import EmocliError, OptionError
 from emocli.models.names import PLUGIN_GROUPS
 from emocli.models.registry import Registry
-from emocli.video.boxes import Detections, clean
+from emocli.video.boxes import Detections, clean, xywh, xyxy
 
 AUTO_ORDER = ("yunet", "mtcnn", "haar")  # best first; `auto` takes the first one installed
 MAX_WORK_PIXELS = 1280 * 720  # a full pass never works on more pixels than 720p
@@ -205,12 +205,11 @@ class MTCNNDetector:
 
     def redetect(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
         """The faces near `boxes` (x, y, w, h): R- and O-Net on candidates around each."""
-        xyxy = np.column_stack([boxes[:, :2], boxes[:, :2] + boxes[:, 2:4]])
-        return self._detections(*self.net.refine(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), xyxy))
+        return self._detections(*self.net.refine(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB),
+                                                 xyxy(boxes)))
 
     def _detections(self, boxes, scores, marks) -> Detections:
-        xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-        return clean(Detections(xywh, scores, marks), self.floor)
+        return clean(Detections(xywh(boxes), scores, marks), self.floor)
 
 
 @register_detector("haar", "OpenCV's bundled frontal-face Haar cascade (no landmarks; misses "

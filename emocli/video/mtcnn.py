@@ -24,7 +24,7 @@ import numpy as np
 from emocli.errors import EmocliError
 from emocli.fileio import atomic_path
 from emocli.home import home
-from emocli.video.boxes import nms, overlaps
+from emocli.video.boxes import nms, overlaps, xywh
 
 WEIGHTS_PACKAGE = "facenet_pytorch"
 NETS = ("pnet", "rnet", "onet")
@@ -115,13 +115,14 @@ def load_nets(folder: Path | None = None, runtime: str = "auto"
         digest = _digest(folder)
     except OSError as e:
         raise EmocliError(f"{folder}: MTCNN weights cannot be read ({e.strerror})") from None
-    graphs = _graphs(folder, digest)
+    def nets() -> list[_DnnNet]:
+        return [_DnnNet(graph, outs) for graph, outs in zip(_graphs(folder, digest), OUTPUTS)]
     try:
-        return [_DnnNet(graph, outs) for graph, outs in zip(graphs, OUTPUTS)]
+        return nets()
     except cv2.error:  # a cache damaged by hand: made again from the weights
         _graphs.cache_clear()
         shutil.rmtree(home() / "mtcnn" / digest, ignore_errors=True)
-        return [_DnnNet(graph, outs) for graph, outs in zip(_graphs(folder, digest), OUTPUTS)]
+        return nets()
 
 
 def _blob(images: np.ndarray) -> np.ndarray:
@@ -171,15 +172,11 @@ def _around(boxes: np.ndarray, jitter: list[tuple[float, float, float]]) -> np.n
     return np.concatenate(candidates)
 
 
-def _xywh(boxes: np.ndarray) -> np.ndarray:
-    return np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], 1)
-
-
 def _keep(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """NMS on x1, y1, x2, y2 rows."""
     if len(boxes) < 2:
         return np.arange(len(boxes))
-    return nms(_xywh(boxes), scores, iou)
+    return nms(xywh(boxes), scores, iou)
 
 
 def _keep_min(boxes: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarray:
@@ -258,7 +255,7 @@ class MTCNN:
         found; a crowd's faces mostly where predicted, at a ninth of the cost)."""
         found = self._refine(image, _around(boxes, CENTRED), merge=0.7)
         if len(boxes) and len(found[0]):
-            iou, _ = overlaps(_xywh(boxes), _xywh(found[0]))
+            iou, _ = overlaps(xywh(boxes), xywh(found[0]))
             boxes = boxes[iou.max(1) < FOUND_IOU]
         if not len(boxes):
             return found
