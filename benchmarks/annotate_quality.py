@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from media_truth import CLIPS, PHOTOS, right_share  # noqa: E402
 
-from emocli.predict.predictor import load_model  # noqa: E402
+from emocli.predict.loading import load_model  # noqa: E402
 from emocli.video.annotate import annotate_image, annotate_video  # noqa: E402
 from emocli.video.detectors import list_detectors  # noqa: E402
 from emocli.video.pipeline import AnnotateOptions, face_counts  # noqa: E402

@@ -16,7 +16,7 @@ import numpy as np
 from _common import FER_ZIP
 
 from emocli.data.readers import read_source
-from emocli.predict.predictor import load_model
+from emocli.predict.loading import load_model
 from emocli.video.crops import face_crop, level_angle
 from emocli.video.detectors import create_detector
 

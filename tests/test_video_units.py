@@ -269,6 +269,57 @@ def test_every_installed_detector_on_real_photos(name):
     assert len(detector.detect(cv2.imread(str(MEDIA / "no-faces.jpg")))) == 0
 
 
+def _yuface_both():
+    """yuface's own binding and emocli's GIL-free call of the same library."""
+    pytest.importorskip("yuface")
+    from yuface.yuface import detect as binding
+
+    from emocli.video.detectors import _without_gil
+
+    free = _without_gil()
+    assert free is not None  # the wheel's library exports facedetect_cnn
+    return binding, free
+
+
+@pytest.mark.parametrize("photo", ["justin.jpg", "faces/fnp_multiface.jpg",
+                                   "faces/dlib_2007_007763.jpg", "faces/pyfeat_multi_face.jpg"])
+def test_yunet_without_the_gil_finds_what_yuface_finds_in_frames_and_regions(photo):
+    binding, free = _yuface_both()
+    image = cv2.imread(str(MEDIA / photo))
+    region = image[40:300, 20:330]  # a view: rows a whole frame apart, read in place
+    assert not region.flags.c_contiguous
+    for frame in (image, region):
+        ours, theirs = free(frame), binding(np.ascontiguousarray(frame))
+        assert len(ours) >= (1 if frame is image else 0)
+        np.testing.assert_array_equal(ours[:, :15], theirs[:, :15])  # the 16th is unused
+
+
+def test_yunet_lets_other_threads_run_while_it_detects():
+    import threading
+
+    binding, free = _yuface_both()
+    frame = cv2.resize(cv2.imread(str(MEDIA / "faces/fnp_multiface.jpg")), (1280, 720))
+
+    def others_progress(detect) -> int:
+        """Loops another Python thread makes while `detect` runs on a 720p frame 3 times."""
+        count, stop = [0], threading.Event()
+
+        def spin():
+            while not stop.is_set():
+                count[0] += 1
+
+        thread = threading.Thread(target=spin)
+        thread.start()
+        for _ in range(3):
+            detect(frame)
+        stop.set()
+        thread.join()
+        return count[0]
+
+    held, released = others_progress(binding), others_progress(free)
+    assert released > 4 * held, (held, released)  # measured 22x
+
+
 def test_auto_prefers_the_best_installed_detector():
     installed = list_detectors(installed_only=True)
     assert resolve_detector_name("auto") == [n for n in ("yunet", "mtcnn", "haar")

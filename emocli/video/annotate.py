@@ -113,8 +113,7 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
                 tmp_video = stack.enter_context(atomic_path(dst))
                 writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
                                                                audio_from))
-            outputs = [*([lambda done: writer.write(done.image)] if writer else []), *sinks]
-            rows = _annotate_frames(reader, annotator, outputs,
+            rows = _annotate_frames(reader, annotator, writer and writer.write, sinks,
                                     on_frame and (lambda n: on_frame(n, total)))
         audio = writer.audio if writer else "none"
         padded = writer.size if writer and writer.size != (reader.info.width,
@@ -146,32 +145,42 @@ def _one_thread_each():
             torch.set_num_threads(threads[1])
 
 
-def _annotate_frames(reader: media.VideoReader, annotator: Annotator, outputs: list[Callable],
-                     on_frame=None) -> list[FaceRow]:
-    """Track in this thread, label (classify, smooth, draw) in another, encode in a third:
-    OpenCV (its DNN module, decoding) and torch release the GIL, so the stages overlap on
-    separate cores; yuface holds it while it detects."""
+def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
+                     write: Callable | None, sinks: Sequence[Callable], on_frame=None
+                     ) -> list[FaceRow]:
+    """Track in this thread, label (classify, smooth, draw) and hand the frames to the encoder
+    in another, encode in a third: OpenCV (its DNN module, decoding) and torch let go of the
+    GIL (and so does YuNet, called through ctypes), so the stages overlap on separate cores.
+    The labeller, not the tracker, waits when the encoder's queue is full (32 labelled 1080p
+    frames do not fit its 10). The sinks hear each frame in this thread (a preview window
+    needs the main one)."""
     rows: list[FaceRow] = []
     pending: deque[Future] = deque()
+
+    def label(ready: list) -> list[AnnotatedFrame]:
+        done = annotator.label(ready)
+        for frame in done if write else ():
+            write(frame.image)
+        return done
 
     def emit(done: Future) -> None:
         for frame in done.result():
             rows.extend(frame.faces)
-            for output in outputs:
-                output(frame)
+            for sink in sinks:
+                sink(frame)
 
     with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
         for count, frame in enumerate(reader, 1):
             ready = annotator.track(frame)
             if ready:
-                pending.append(labeller.submit(annotator.label, ready))
+                pending.append(labeller.submit(label, ready))
             while pending and (pending[0].done() or len(pending) > 2):
                 emit(pending.popleft())
             if on_frame:
                 on_frame(count)
         rest, batch = annotator.release(), annotator.opts.batch
         for lo in range(0, len(rest), batch):  # encode each batch while labelling the next
-            pending.append(labeller.submit(annotator.label, rest[lo:lo + batch]))
+            pending.append(labeller.submit(label, rest[lo:lo + batch]))
         while pending:
             emit(pending.popleft())
     return rows

