@@ -292,6 +292,18 @@ def test_yunet_without_the_gil_finds_what_yuface_finds_in_frames_and_regions(pho
         ours, theirs = free(frame), binding(np.ascontiguousarray(frame))
         assert len(ours) >= (1 if frame is image else 0)
         np.testing.assert_array_equal(ours[:, :15], theirs[:, :15])  # the 16th is unused
+    flipped = image[::-1]  # rows that run backwards are copied first
+    np.testing.assert_array_equal(free(flipped)[:, :15],
+                                  binding(np.ascontiguousarray(flipped))[:, :15])
+
+
+def test_yunet_without_the_gil_refuses_what_yuface_refuses():
+    """A frame that is not 3 channels is refused, never read past its end."""
+    binding, free = _yuface_both()
+    for frame in (np.zeros((64, 64), np.uint8), np.zeros((64, 64, 4), np.uint8)):
+        for detect in (binding, free):
+            with pytest.raises(RuntimeError, match="3-channel"):
+                detect(frame)
 
 
 def test_yunet_lets_other_threads_run_while_it_detects():

@@ -181,8 +181,10 @@ def _without_gil() -> Callable[[np.ndarray], np.ndarray] | None:
     lock = threading.Lock()  # its first call builds static weights; one call at a time
 
     def detect(frame: np.ndarray) -> np.ndarray:
-        if frame.strides[1:] != (3, 1):
-            frame = np.ascontiguousarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3:  # C reads 3 bytes a pixel: past the end
+            raise RuntimeError("3-channel image must be 3 dims")  # yuface's binding's refusal
+        if frame.dtype != np.uint8 or frame.strides[1:] != (3, 1) or frame.strides[0] <= 0:
+            frame = np.ascontiguousarray(frame, np.uint8)
         out = np.empty(_RESULT_BYTES, np.uint8)
         with lock:
             found = fn(out.ctypes.data, frame.ctypes.data, frame.shape[1], frame.shape[0],
