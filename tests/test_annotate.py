@@ -77,6 +77,34 @@ def test_csv_rows(clip_run):
     assert cv2.imread(str(out / "timeline.png")) is not None
 
 
+def test_the_last_frames_are_labelled_with_every_thread_in_small_batches(tiny_model,
+                                                                         monkeypatch):
+    """While frames are tracked, OpenCV's pool is held to one thread (each stage has its own);
+    the frames left when tracking ends are labelled with the pool at its own size, in batches
+    of 8 that the encoder takes while the next is labelled; the size is restored after."""
+    from emocli.video import pipeline
+    from emocli.video.annotate import annotate_video
+
+    seen, real = [], pipeline.Annotator.label
+
+    def label(self, frames):
+        seen.append((len(frames), cv2.getNumThreads()))
+        return real(self, frames)
+
+    monkeypatch.setattr(pipeline.Annotator, "label", label)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        annotate_video(CLIP, None, tiny_model, pipeline.AnnotateOptions(audio=False))
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+    tracking = [threads for frames, threads in seen if frames == 32]
+    tail = seen[len(tracking):]
+    assert len(tracking) == 3 and set(tracking) == {1}
+    assert [frames for frames, _ in tail] == [8, 8, 3] and {t for _, t in tail} == {3}
+
+
 def test_image_input(tiny_model, tmp_path):
     result = run("annotate", MEDIA / "justin.jpg", "-o", tmp_path / "j.png", "--model",
                  tiny_model, "--json")

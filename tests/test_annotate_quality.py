@@ -137,6 +137,44 @@ def test_a_1080p_crowd_gets_one_track_per_face_and_rows_as_drawn(model, detector
             assert (edge > 60).mean() > 0.5, (index, row.track)
 
 
+def test_full_passes_run_ahead_in_a_thread_of_their_own_and_change_nothing(
+        model, detector, crowd, monkeypatch):
+    """`annotate_video` starts each scheduled full pass (frames 30, 60, 90) a few frames before
+    it is tracked, on a detector of its own in another thread, so that tracking does not wait
+    for it; the faces, tracks and labels are those of frame-by-frame `push`."""
+    import threading
+
+    from emocli.video import pipeline
+
+    threads, real = set(), pipeline.create_detector
+
+    def spied(*args):
+        found = real(*args)
+        detect = found.detect
+
+        def detect_noting_the_thread(frame, sizes=None):
+            threads.add(threading.current_thread().name)
+            return detect(frame, sizes)
+
+        found.detect = detect_noting_the_thread
+        return found
+
+    monkeypatch.setattr(pipeline, "create_detector", spied)
+    opts = AnnotateOptions(detector=detector, audio=False)
+    result = annotate_video(crowd, None, model, opts)
+    assert any(name.startswith("emocli-full-pass") for name in threads), threads
+    annotator, rows = pipeline.Annotator(model, opts, result.fps), []
+    cap = cv2.VideoCapture(str(crowd))
+    while (frame := cap.read()[1]) is not None:
+        rows += [face for done in annotator.push(frame) for face in done.faces]
+    rows += [face for done in annotator.finish() for face in done.faces]
+
+    def faces(found):
+        return [(r.frame, r.track, r.box.round(3).tolist(), r.label) for r in found]
+
+    assert len(rows) == CROWD_FACES * 105 and faces(result.rows) == faces(rows)
+
+
 def darken(image: np.ndarray, seed: int) -> np.ndarray:
     """A dim, flat, noisy copy: gamma 1.8, contrast 0.7, sensor noise of 4 levels."""
     x = (image.astype(np.float32) / 255) ** 1.8

@@ -48,6 +48,23 @@ def test_opencv_and_torch_networks_find_the_same_faces(photo):
     assert np.abs(marks - tmarks).max(initial=0) < 0.05
 
 
+WITH_FACES = [p for p, n in PHOTOS.items() if n][:3]
+
+
+@pytest.mark.parametrize("photo", WITH_FACES, ids=lambda p: p.name)
+def test_bgr_input_finds_exactly_what_rgb_input_finds(photo):
+    """The detector hands MTCNN OpenCV's BGR frames (no whole-frame conversion per call)."""
+    bgr = cv2.imread(str(photo))
+    boxes = np.array([[20, 20, 120, 140], [60, 40, 200, 190]], np.float32)
+    for stage in ("detect", "refine"):
+        args = () if stage == "detect" else (boxes,)
+        ours = getattr(MTCNN(bgr=True), stage)(bgr, *args)
+        theirs = getattr(MTCNN(), stage)(_rgb(photo), *args)
+        assert stage == "refine" or len(ours[0]) >= 1
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_graphs_are_converted_once_and_read_from_the_cache(fresh, monkeypatch):
     assert _cache() == []
     MTCNN()

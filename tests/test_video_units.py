@@ -306,6 +306,38 @@ def test_yunet_without_the_gil_refuses_what_yuface_refuses():
                 detect(frame)
 
 
+def test_two_yunet_detectors_in_two_threads_find_what_one_finds_alone():
+    """After its first call, the library runs calls from several threads at once (a full pass
+    runs ahead beside the region passes), each with buffers of its own."""
+    import threading
+
+    from emocli.video.detectors import _without_gil
+
+    _yuface_both()
+    first, second = _without_gil(), _without_gil()
+    images = []
+    for name in ("faces/fnp_multiface.jpg", "faces/dlib_2007_007763.jpg", "justin.jpg"):
+        photo = cv2.imread(str(MEDIA / name))
+        images += [cv2.resize(photo, (1280, 720)), cv2.resize(photo, (640, 360)),
+                   photo[40:200, 30:190]]  # a region, read in place
+    alone = [first(image)[:, :15].copy() for image in images]  # the 16th short is unused
+    wrong = [0, 0]
+
+    def run(detect, slot, order):
+        for _ in range(8):
+            for i in order:
+                wrong[slot] += not np.array_equal(detect(images[i])[:, :15], alone[i])
+
+    order = list(range(len(images)))
+    threads = [threading.Thread(target=run, args=(first, 0, order)),
+               threading.Thread(target=run, args=(second, 1, order[::-1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(faces) >= 5 for faces in alone) >= 3 and wrong == [0, 0]
+
+
 def test_yunet_lets_other_threads_run_while_it_detects():
     import threading
 

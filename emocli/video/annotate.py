@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from emocli.fileio import atomic_path
 from emocli.video import media
@@ -27,8 +30,11 @@ from emocli.video.pipeline import (
     summarize,
 )
 from emocli.video.sources import Limits, Source, parse_source
+from emocli.video.tracker import MATCHER
 
 LIVE_BATCH = 4  # frames labelled together from a live source (latency over throughput)
+TAIL_SHARE = 4  # the frames left at the end are labelled in batches this much smaller
+LOOKAHEAD_BYTES = 192 << 20  # frames foreseen before they are tracked: 30 of 1080p, 8 of 4K
 
 
 @dataclass
@@ -102,19 +108,20 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
         opts = replace(opts, batch=min(opts.batch, LIVE_BATCH))
     limits = (limits or Limits()).validate()
     reader = media.VideoReader(source, limits=limits)
+    _import_soon(MATCHER)
     total = min(filter(None, [reader.info.frames, limits.max_frames]), default=0)
     try:
         annotator = Annotator(model, opts, reader.info.fps, detector)
         audio_from = (source.path if opts.audio and not source.live and _has_audio(source.path)
                       else None)
-        with _one_thread_each(), contextlib.ExitStack() as stack:
+        with _one_thread_each() as pools, contextlib.ExitStack() as stack:
             writer = None
             if dst is not None:  # the writer exits (ffmpeg done or killed) before the file goes
                 tmp_video = stack.enter_context(atomic_path(dst))
                 writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
                                                                audio_from))
             rows = _annotate_frames(reader, annotator, writer and writer.write, sinks,
-                                    on_frame and (lambda n: on_frame(n, total)))
+                                    on_frame and (lambda n: on_frame(n, total)), pools)
         audio = writer.audio if writer else "none"
         padded = writer.size if writer and writer.size != (reader.info.width,
                                                             reader.info.height) else None
@@ -127,27 +134,41 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
                           reader.info.frames if whole else 0, padded)
 
 
+def _import_soon(module: str) -> None:
+    """Import `module` in a thread while the model loads and the first full pass runs (both let
+    go of the GIL): the tracker's matcher, scipy.optimize, takes 0.4-0.5 s to import, which
+    a 1080p clip otherwise waited through at its third frame."""
+    if module not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(module,),
+                         name=f"emocli-import-{module}").start()
+
+
+def _pools(threads: tuple[int, int | None]) -> None:
+    """Size the thread pools inside OpenCV and (where loaded) torch."""
+    cv2.setNumThreads(threads[0])
+    torch = sys.modules.get("torch")  # loaded only when the model or the detector runs on it
+    if torch and threads[1]:
+        torch.set_num_threads(threads[1])
+
+
 @contextlib.contextmanager
 def _one_thread_each():
     """Decoding, tracking, labelling and encoding each have a thread; pools inside OpenCV and
     torch on top of them spin more than they help on region-sized images and batches of a few
-    faces: measured +18% frames/s (OpenCV) and 8.0 -> 6.6 ms of CPU per frame (torch)."""
-    torch = sys.modules.get("torch")  # loaded only when the model or the detector runs on it
+    faces: measured +18% frames/s (OpenCV) and 8.0 -> 6.6 ms of CPU per frame (torch). Yields
+    the pools' own sizes, for the labeller to take back once it is the last stage at work."""
+    torch = sys.modules.get("torch")
     threads = cv2.getNumThreads(), torch and torch.get_num_threads()
-    cv2.setNumThreads(1)
-    if torch:
-        torch.set_num_threads(1)
+    _pools((1, 1))
     try:
-        yield
+        yield threads
     finally:
-        cv2.setNumThreads(threads[0])
-        if torch:
-            torch.set_num_threads(threads[1])
+        _pools(threads)
 
 
 def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
-                     write: Callable | None, sinks: Sequence[Callable], on_frame=None
-                     ) -> list[FaceRow]:
+                     write: Callable | None, sinks: Sequence[Callable], on_frame=None,
+                     pools: tuple[int, int | None] | None = None) -> list[FaceRow]:
     """Track in this thread, label (classify, smooth, draw) and hand the frames to the encoder
     in another, encode in a third: OpenCV (its DNN module, decoding) and torch let go of the
     GIL (and so does YuNet, called through ctypes), so the stages overlap on separate cores.
@@ -169,17 +190,34 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
             for sink in sinks:
                 sink(frame)
 
+    def track(frame: np.ndarray) -> None:
+        ready = annotator.track(frame)
+        if ready:
+            pending.append(labeller.submit(label, ready))
+        while pending and (pending[0].done() or len(pending) > 2):
+            emit(pending.popleft())
+        if on_frame:
+            on_frame(annotator.frames_seen)
+
+    # a file's frames are foreseen a few frames before they are tracked, from the second frame
+    # on, one more each frame (a live source's are not: that would hold each frame back)
+    ahead: deque[np.ndarray] = deque()
+    lookahead = 0 if reader.source.live else media.frames_in(LOOKAHEAD_BYTES, reader.info)
     with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
-        for count, frame in enumerate(reader, 1):
-            ready = annotator.track(frame)
-            if ready:
-                pending.append(labeller.submit(label, ready))
-            while pending and (pending[0].done() or len(pending) > 2):
-                emit(pending.popleft())
-            if on_frame:
-                on_frame(count)
-        rest, batch = annotator.release(), annotator.opts.batch
-        for lo in range(0, len(rest), batch):  # encode each batch while labelling the next
+        for frame in reader:
+            annotator.foresee(frame)
+            ahead.append(frame)
+            if len(ahead) > min(lookahead, annotator.frames_seen):
+                track(ahead.popleft())
+        while ahead:
+            track(ahead.popleft())
+        # the last held frames (delay + batch: 40% of a 4-second clip) are labelled with
+        # tracking and decoding done: by the pools inside OpenCV and torch at their own size,
+        # in small batches that the encoder takes while the next is labelled
+        rest, batch = annotator.release(), max(1, annotator.opts.batch // TAIL_SHARE)
+        if pools:
+            labeller.submit(_pools, pools)  # in the labeller's thread, after its last batch
+        for lo in range(0, len(rest), batch):
             pending.append(labeller.submit(label, rest[lo:lo + batch]))
         while pending:
             emit(pending.popleft())

@@ -8,8 +8,10 @@ the Haar cascade inside OpenCV's.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,9 @@ class Detector(Protocol):
     birth_score: float  # a new face needs this score; a known face keeps its track with less
     # optional: `redetect(frame, boxes) -> Detections`, the faces near these (predicted) boxes,
     # for region passes of all faces in one call; `stride`: it pads its input to multiples of
-    # this (and costs what the padded image costs), so region passes fit their sides to it
+    # this (and costs what the padded image costs), so region passes fit their sides to it;
+    # `parallel`: True where two instances detect at the same time in two threads, each at
+    # full speed (then a full pass can run ahead, beside the region passes)
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
         """`sizes`: the smallest and largest side (px) of the faces sought, where a region pass
@@ -126,6 +130,7 @@ class YuNetDetector:
     name, min_size, birth_score = "yunet", 16, 0.7
     floor = 0.5  # scores below this are never kept
     stride = 32  # measured: 96x96 takes 1.2 ms, 97x97 2.1 ms, as 128x128 does
+    parallel = True
 
     def __init__(self, model: Path | None = None):
         if model is None:
@@ -167,7 +172,6 @@ def _without_gil() -> Callable[[np.ndarray], np.ndarray] | None:
     a region of a frame in place (rows `step` bytes apart). None where the library or its
     symbol is not there (another yuface build): then yuface's binding serves."""
     import ctypes
-    import threading
 
     import yuface
 
@@ -178,7 +182,6 @@ def _without_gil() -> Callable[[np.ndarray], np.ndarray] | None:
         return None
     fn.restype = ctypes.POINTER(ctypes.c_int)
     fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lock = threading.Lock()  # its first call builds static weights; one call at a time
 
     def detect(frame: np.ndarray) -> np.ndarray:
         if frame.ndim != 3 or frame.shape[2] != 3:  # C reads 3 bytes a pixel: past the end
@@ -186,15 +189,19 @@ def _without_gil() -> Callable[[np.ndarray], np.ndarray] | None:
         if frame.dtype != np.uint8 or frame.strides[1:] != (3, 1) or frame.strides[0] <= 0:
             frame = np.ascontiguousarray(frame, np.uint8)
         out = np.empty(_RESULT_BYTES, np.uint8)
-        with lock:
+        with _YUFACE_LOCK if not _YUFACE_WARM.is_set() else contextlib.nullcontext():
             found = fn(out.ctypes.data, frame.ctypes.data, frame.shape[1], frame.shape[0],
                        frame.strides[0])[0]
+        _YUFACE_WARM.set()
         # per face 16 shorts: score (0-100), box, 5 landmarks, one unused
         return out[4:4 + 32 * found].view(np.int16).reshape(found, 16)
 
     return detect
 
 
+# its first call fills the library's static weights: one thread makes it; later calls may run
+# at once in several threads (each has its own buffers: 480 calls at once, all right)
+_YUFACE_LOCK, _YUFACE_WARM = threading.Lock(), threading.Event()
 # libfacedetection's `int* facedetect_cnn(unsigned char* result, unsigned char* bgr, int width,
 # int height, int step)`, C++-mangled; it writes at most 1024 faces (4 + 1024 x 32 bytes)
 _FACEDETECT_CNN = "_Z14facedetect_cnnPhS_iii"
@@ -235,21 +242,21 @@ def _mtcnn_weights() -> bool:
 class MTCNNDetector:
     name, min_size, birth_score = "mtcnn", 20, 0.95
     floor = 0.9
+    parallel = True  # each instance has networks of its own
 
     def __init__(self, model: Path | None = None):
         if model is not None:
             raise OptionError("detector_model", "is not taken by the mtcnn detector")
         from emocli.video.mtcnn import MTCNN
 
-        self.net = MTCNN(self.min_size)
+        self.net = MTCNN(self.min_size, bgr=True)
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
-        return self._detections(*self.net.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), sizes))
+        return self._detections(*self.net.detect(frame, sizes))
 
     def redetect(self, frame: np.ndarray, boxes: np.ndarray) -> Detections:
         """The faces near `boxes` (x, y, w, h): R- and O-Net on candidates around each."""
-        return self._detections(*self.net.refine(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB),
-                                                 xyxy(boxes)))
+        return self._detections(*self.net.refine(frame, xyxy(boxes)))
 
     def _detections(self, boxes, scores, marks) -> Detections:
         return clean(Detections(xywh(boxes), scores, marks), self.floor)
@@ -262,6 +269,7 @@ class HaarDetector:
     # below 3 on false detections in the dev clips
     name, min_size, birth_score = "haar", 24, 2.5
     floor = -np.inf  # its level weights are no probabilities; neighbours do the filtering
+    parallel = True
 
     def __init__(self, model: Path | None = None):
         default = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"

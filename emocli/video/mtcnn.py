@@ -125,9 +125,10 @@ def load_nets(folder: Path | None = None, runtime: str = "auto"
         return nets()
 
 
-def _blob(images: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) RGB uint8 to the networks' input, (x - 127.5) / 128, float32 NCHW."""
-    x = images.transpose(0, 3, 1, 2).astype(np.float32)
+def _blob(images: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """(N, H, W, 3) RGB (or `bgr`) uint8 to the networks' input, (x - 127.5) / 128, float32
+    NCHW in RGB order."""
+    x = (images[..., ::-1] if bgr else images).transpose(0, 3, 1, 2).astype(np.float32)
     x -= 127.5
     x *= 0.0078125
     return x
@@ -197,12 +198,14 @@ def _keep_min(boxes: np.ndarray, scores: np.ndarray, overlap: float) -> np.ndarr
 
 
 class MTCNN:
-    """The cascade on one RGB image: boxes (x1, y1, x2, y2), scores, landmarks (N, 5, 2)."""
+    """The cascade on one RGB image (`bgr`: BGR, as OpenCV decodes it, which saves converting
+    whole frames when only crops of them are looked at): boxes (x1, y1, x2, y2), scores,
+    landmarks (N, 5, 2)."""
 
     def __init__(self, min_face: int = 20, thresholds: tuple[float, float, float] = THRESHOLDS,
-                 folder: Path | None = None, runtime: str = "auto"):
+                 folder: Path | None = None, runtime: str = "auto", bgr: bool = False):
         self.pnet, self.rnet, self.onet = load_nets(folder, runtime)
-        self.min_face, self.thresholds = min_face, thresholds
+        self.min_face, self.thresholds, self.bgr = min_face, thresholds, bgr
 
     def scales(self, height: int, width: int, sizes: tuple[float, float] | None = None,
                slack: float = 1.5) -> list[float]:
@@ -222,7 +225,7 @@ class MTCNN:
         for scale in self.scales(height, width, sizes):
             size = (int(width * scale + 1), int(height * scale + 1))
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            offsets, probs = self.pnet(_blob(level[None]))
+            offsets, probs = self.pnet(_blob(level[None], self.bgr))
             prob = probs[0, 1]
             ys, xs = np.nonzero(prob >= self.thresholds[0])
             if not len(ys):
@@ -270,7 +273,7 @@ class MTCNN:
         on R-Net's regressed boxes too."""
         if len(boxes):
             boxes = _square(boxes)
-            offsets, probs = self.rnet(_blob(_crops(image, boxes, 24)))
+            offsets, probs = self.rnet(_blob(_crops(image, boxes, 24), self.bgr))
             ok = probs[:, 1] > self.thresholds[1]
             boxes, scores, offsets = boxes[ok], probs[ok, 1], offsets[ok]
             keep = _keep(boxes, scores, 0.7)
@@ -279,7 +282,7 @@ class MTCNN:
                 boxes = boxes[_keep(boxes, scores, merge)]
         if not len(boxes):
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2))
-        offsets, points, probs = self.onet(_blob(_crops(image, boxes, 48)))
+        offsets, points, probs = self.onet(_blob(_crops(image, boxes, 48), self.bgr))
         ok = probs[:, 1] > self.thresholds[2]
         boxes, scores, offsets, points = boxes[ok], probs[ok, 1], offsets[ok], points[ok]
         size = boxes[:, 2:4] - boxes[:, :2] + 1

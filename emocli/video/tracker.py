@@ -18,6 +18,8 @@ from emocli.video.boxes import NESTED, Detections, best_match, similarity
 from emocli.video.options import TrackerConfig
 
 
+MATCHER = "scipy.optimize"  # its linear_sum_assignment; imported on first use (0.5 s)
+
 # a new face may be missed once (a small face in the dark is found in most looks, not all); a
 # ghost still needs `min_hits` detections to be shown
 TENTATIVE_MISSES = 2
