@@ -138,9 +138,12 @@ def _import_soon(module: str) -> None:
     """Import `module` in a thread while the model loads and the first full pass runs (both let
     go of the GIL): the tracker's matcher, scipy.optimize, takes 0.4-0.5 s to import, which
     a 1080p clip otherwise waited through at its third frame."""
+    def load() -> None:
+        with contextlib.suppress(ImportError):  # then the tracker's own import says why
+            importlib.import_module(module)
+
     if module not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=(module,),
-                         name=f"emocli-import-{module}").start()
+        threading.Thread(target=load, name=f"emocli-import-{module}").start()
 
 
 def _pools(threads: tuple[int, int | None]) -> None:
@@ -205,7 +208,8 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
     lookahead = 0 if reader.source.live else media.frames_in(LOOKAHEAD_BYTES, reader.info)
     with ThreadPoolExecutor(max_workers=1) as labeller:  # one worker keeps the order
         for frame in reader:
-            annotator.foresee(frame)
+            if lookahead:
+                annotator.foresee(frame)
             ahead.append(frame)
             if len(ahead) > min(lookahead, annotator.frames_seen):
                 track(ahead.popleft())
