@@ -85,6 +85,38 @@ def test_hysteresis_of_one_or_more_is_refused_in_the_library():
     AnnotateOptions(smoothing=SmoothingConfig(margin=0.5)).validate()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_encoder_starts_leaves_no_ffmpeg_and_no_file(tmp_path, monkeypatch,
+                                                                        signum):
+    """`kill` or Ctrl-C at the moment ffmpeg has started, before the run knows it: held until
+    it does, then ffmpeg is stopped and the temporary file removed (ffmpeg left running wrote
+    the file again after its removal: CI saw it once under load)."""
+    from emocli.cli import _terminated
+    from emocli.video import media
+    from emocli.video.annotate import annotate_video
+
+    started, popen = [], subprocess.Popen
+
+    def popen_then_signal(*args, **kw):
+        started.append(popen(*args, **kw))
+        if "rawvideo" in args[0]:  # the encoder, not a probe
+            os.kill(os.getpid(), signum)  # its handler runs in this thread, here, at once
+        return started[-1]
+
+    monkeypatch.setattr(media.subprocess, "Popen", popen_then_signal)
+    previous = signal.signal(signal.SIGTERM, _terminated)  # as `emocli` installs it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            annotate_video(MEDIA / "test.mp4", tmp_path / "out.mp4", None,
+                           AnnotateOptions(audio=False))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    encoder = [p for p in started if "rawvideo" in p.args]
+    assert len(encoder) == 1 and encoder[0].poll() is not None  # stopped, not orphaned
+    time.sleep(0.3)  # what an orphaned ffmpeg would write, it would have written by now
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sigterm_during_annotate_cleans_up_like_ctrl_c(tmp_path):
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "emocli", "annotate", str(CLIP), "-o",

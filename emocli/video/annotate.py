@@ -118,8 +118,11 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
             writer = None
             if dst is not None:  # the writer exits (ffmpeg done or killed) before the file goes
                 tmp_video = stack.enter_context(atomic_path(dst))
-                writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
-                                                               audio_from))
+                # an interrupt before the stack knows the writer would leave ffmpeg running, to
+                # write the file after it was removed
+                with media.interrupt_deferred():
+                    writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
+                                                                   audio_from))
             rows = _annotate_frames(reader, annotator, writer and writer.write, sinks,
                                     on_frame and (lambda n: on_frame(n, total)), pools)
         audio = writer.audio if writer else "none"

@@ -228,7 +228,7 @@ class VideoWriter:
         self.path = path
         self.audio = "copied" if audio else "none"
         try:
-            with _interrupt_deferred():  # a Ctrl-C inside Popen would orphan the encoder
+            with interrupt_deferred():  # a Ctrl-C inside Popen would orphan the encoder
                 # its own session: Ctrl-C at the terminal reaches emocli, which ends the file
                 self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -301,21 +301,25 @@ class VideoWriter:
 
 
 @contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C (Python's default SIGINT handler only, in the main thread) until the block
-    is done, then raise it: e.g. until a started child process is known and can be stopped."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+def interrupt_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and `kill` (SIGINT and SIGTERM, where Python handlers take them: the
+    default one and emocli's raise KeyboardInterrupt) until the block is done, then hand the
+    first to its handler: e.g. until a started child process is known and can be stopped."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: h for s, h in handlers.items() if callable(h)}
     caught: list = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    for signum in handlers:
+        signal.signal(signum, lambda *received: caught.append(received))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    for signum, frame in caught[:1]:
+        handlers[signum](signum, frame)
 
 
 def ffmpeg_exe() -> str | None:
