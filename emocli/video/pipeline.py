@@ -163,11 +163,14 @@ class Annotator:
         self._pool: tuple[ThreadPoolExecutor, Detector] | None = None
 
     # -- detection and tracking --------------------------------------------------------------
-    def _full_pass(self, frame: np.ndarray, detector: Detector | None = None) -> Detections:
-        if self._scale is None:
+    def _working_scale(self, frame: np.ndarray) -> float:
+        if self._scale is None:  # every frame of a video has the first one's size
             self._scale = working_scale(frame.shape, self.opts.min_face, self.detector.min_size)
-        detector = detector or self.detector
-        return detector.detect(resized(frame, self._scale)).scaled(self._scale)
+        return self._scale
+
+    def _full_pass(self, frame: np.ndarray, detector: Detector | None = None) -> Detections:
+        scale = self._working_scale(frame)
+        return (detector or self.detector).detect(resized(frame, scale)).scaled(scale)
 
     def foresee(self, frame: np.ndarray) -> None:
         """Frames come in order to `foresee` a few frames before `track`: a full pass due on
@@ -179,12 +182,12 @@ class Annotator:
         if self._pool is None:
             self._pool = (ThreadPoolExecutor(1, "emocli-full-pass"),
                           create_detector(self.opts.detector, self.opts.detector_model))
-        if self._scale is None:
-            self._scale = working_scale(frame.shape, self.opts.min_face, self.detector.min_size)
+        self._working_scale(frame)  # set here, not raced for in the other thread
         pool, detector = self._pool
         self._early[index] = pool.submit(self._full_pass, frame, detector)
 
-    def _scheduled_pass(self, frame: np.ndarray, index: int) -> Detections:
+    def _full_pass_at(self, frame: np.ndarray, index: int) -> Detections:
+        """The full pass of frame `index`: the one `foresee` started, else one run now."""
         early = self._early.pop(index, None)
         return early.result() if early is not None else self._full_pass(frame)
 
@@ -244,8 +247,7 @@ class Annotator:
         if full or (regions and tracker.lost() and not recent):
             self._last_full = index
             known = {t.id for t in tracker.tracks}
-            tracker.update(self._scheduled_pass(frame, index) if full
-                           else self._full_pass(frame))
+            tracker.update(self._full_pass_at(frame, index))
             for track in tracker.tracks:
                 if track.id not in known:
                     self._extend_back(track)
