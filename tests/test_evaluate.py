@@ -169,9 +169,15 @@ def test_bundled_models_score_what_their_description_says_on_publictest(name, fe
     assert sum(v.numel() for c in checkpoints for v in c["state_dict"].values()
                if v.is_floating_point() and v.dim() > 0) >= meta.parameters  # + BN statistics
     images, labels = fer.split("val")
-    accuracy = float((load_model(name).predict_proba(images).argmax(1) == labels).mean())
+    model = load_model(name)
+    answers = model.predict_proba(images).argmax(1)
+    accuracy = float((answers == labels).mean())
     assert accuracy >= 0.675  # the project's floor for what ships
     assert abs(accuracy - meta.accuracy["none"]) < 0.0005, accuracy
+    if meta.exit_margin is not None:  # the early exit changes no answer of the full average
+        assert model.exit_margin == meta.exit_margin
+        full = Ensemble(model.members, name).predict_proba(images)
+        assert (full.argmax(1) == answers).all()
 
 
 def test_unknown_model_name_lists_the_bundled_ones(small_cache):
@@ -194,6 +200,32 @@ def test_ensemble_averages_its_members_each_with_tta(tiny_run, small_cache):
     got = Ensemble(members, "pair").predict_proba(images, "flip")
     want = np.mean([m.predict_proba(images, "flip") for m in members], axis=0)
     assert np.allclose(got, want) and np.allclose(got.sum(1), 1, atol=1e-5)
+
+
+def test_an_early_exit_asks_the_later_members_only_about_unsure_faces(tiny_run, small_cache):
+    first, second = (Predictor.load(tiny_run / "weights" / f) for f in ("best.pt", "last.pt"))
+    images, _ = load_dataset(small_cache).split("val")
+    alone, other = first.predict_proba(images), second.predict_proba(images)
+    margin = np.sort(alone, 1)[:, -1] - np.sort(alone, 1)[:, -2]
+    cut = float(np.median(margin))
+    asked = []
+
+    class Counted:
+        classes = second.classes
+
+        def predict_proba(self, faces, tta, batch_size):
+            asked.append(len(faces))
+            return second.predict_proba(faces, tta, batch_size)
+
+    got = Ensemble([first, Counted()], "pair", exit_margin=cut).predict_proba(images)
+    sure = margin > cut
+    assert 0 < sure.sum() < len(images)
+    assert np.array_equal(got[sure], alone[sure])
+    assert np.allclose(got[~sure], (alone[~sure] + other[~sure]) / 2)
+    assert asked == [int((~sure).sum())]
+    asked.clear()
+    assert np.array_equal(Ensemble([first, Counted()], "pair", exit_margin=-1)
+                          .predict_proba(images), alone) and asked == []
 
 
 def test_ensemble_members_must_share_classes(tiny_model, tmp_path):

@@ -98,6 +98,7 @@ def test_json_output(small_cache, tmp_path):
     (["--mixup", "-1"], "--mixup must be at least 0"),
     (["--distill-weight", "2"], "--distill-weight must be in [0, 1]"),
     (["--distill", "nosuch.pt"], "--distill nosuch.pt: no such model file (bundled models: "),
+    (["--distill-tta", "mirror"], "--distill-tta must be one of none, flip, tencrop"),
 ])
 def test_bad_arguments(args, needle, small_cache):
     result = run("train", "--data", small_cache, *args)
@@ -171,6 +172,24 @@ def test_distillation_makes_the_student_follow_its_teacher(tiny_model, small_cac
     assert agreement["1"] > agreement["0"] + 0.1, agreement
 
 
+def test_a_flip_teacher_averages_each_view_and_its_mirror(tiny_model, small_cache, tmp_path):
+    """--distill-tta flip: the teacher's probabilities for a training view are the mean of its
+    word on the view and on the mirrored view, and the run records the setting."""
+    import emocli
+    from emocli.train.trainer import Trainer
+
+    cfg = emocli.TrainConfig(arch="cnn", arch_args={"conv": 2, "fc": 1}, distill=str(tiny_model),
+                             distill_tta="flip", epochs=1, precision="fp32").validate()
+    trainer = Trainer(cfg, emocli.load_dataset(small_cache), tmp_path / "run")
+    x, soft, _ = trainer._views(trainer.x_train[:64], trainer.y_train[:64],
+                                torch.Generator().manual_seed(1))
+    pixels = x.float() * trainer.norm["std"] + trainer.norm["mean"]
+    with torch.no_grad():
+        view, mirrored = (trainer.teacher.proba_pixels(p) for p in (pixels, pixels.flip(-1)))
+    assert torch.allclose(soft, (view + mirrored) / 2, atol=1e-6)
+    assert (view - mirrored).abs().max() > 1e-3  # the tiny teacher is not mirror-symmetric
+
+
 def test_the_teacher_sees_the_students_view_before_its_exposure(tiny_model, small_cache, tmp_path):
     """With --light, the teacher labels the same warp and mix as the student, but lit as the
     data is (it learnt on well-lit faces): the student learns the lit answer for a dark face."""
@@ -180,7 +199,8 @@ def test_the_teacher_sees_the_students_view_before_its_exposure(tiny_model, smal
     seen = []
 
     class Recorder:
-        def proba_pixels(self, pixels):
+        def proba_pixels(self, pixels, tta):
+            assert tta == "none"
             seen.append(pixels.clone())
             return torch.full((len(pixels), 7), 1 / 7)
 

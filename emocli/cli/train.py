@@ -128,6 +128,9 @@ def train(
     distill_weight: Annotated[float, typer.Option(
         help="Share of the loss given to the teacher's probabilities, 0-1.")] = (
             _CFG.distill_weight),
+    distill_tta: Annotated[str, typer.Option(
+        help="The teacher's test-time augmentation: none, flip (it also sees each view "
+             "mirrored: a stronger teacher, twice its cost) or tencrop.")] = _CFG.distill_tta,
     val_fraction: Annotated[float, typer.Option(
         help="Share of train carved out as val when the data has no val split.")] = (
             _CFG.val_fraction),
@@ -163,7 +166,7 @@ def train(
                           device=device, data=data, val_fraction=val_fraction,
                           precision=precision, ema=ema, mixup=mixup,
                           init_from=str(init_from) if init_from else None, distill=distill,
-                          distill_weight=distill_weight)
+                          distill_weight=distill_weight, distill_tta=distill_tta)
         if output is None:
             from emocli.cli.rundirs import claim_run_dir
 

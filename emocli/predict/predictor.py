@@ -51,10 +51,10 @@ class Predictor:
         self.model = self.model.to(device)
         return self
 
-    def proba_pixels(self, x: torch.Tensor) -> torch.Tensor:
+    def proba_pixels(self, x: torch.Tensor, tta: str = "none") -> torch.Tensor:
         """Probabilities for a float (N, 1, 48, 48) batch of [0, 1] pixels on the model's
         device (a training batch, for distillation)."""
-        return self._logits_to_proba((x - self.norm["mean"]) / self.norm["std"])
+        return self._proba((x - self.norm["mean"]) / self.norm["std"], tta)
 
     def _logits_to_proba(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)

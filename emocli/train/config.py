@@ -45,11 +45,12 @@ class TrainConfig:
     mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter (0: off)
     distill: str | None = None  # teacher: a model file or bundled name (None: off)
     distill_weight: float = 0.5  # share of the loss given to the teacher's probabilities
+    distill_tta: str = "none"  # the teacher's test-time augmentation (flip: a stronger teacher)
     data_checksum: str = ""
 
     def validate(self) -> TrainConfig:
         """Check every field early, so a bad setting fails before any data is read."""
-        from emocli.models.bundled import model_file
+        from emocli.models.bundled import TTA, model_file
         from emocli.models.factory import create_model, resolve_args
         from emocli.models.precision import autocast_dtype
         from emocli.train.optim import get_optimizer, get_schedule
@@ -78,6 +79,8 @@ class TrainConfig:
             raise OptionError("mixup", "must be at least 0")
         if not 0 <= self.distill_weight <= 1:
             raise OptionError("distill_weight", "must be in [0, 1]")
+        if self.distill_tta not in TTA:
+            raise OptionError("distill_tta", f"must be one of {', '.join(TTA)}")
         if self.distill is not None:
             try:
                 model_file(self.distill)

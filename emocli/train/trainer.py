@@ -227,7 +227,7 @@ class Trainer:
         if self.teacher is None:
             return None
         pixels = x.float() * self.norm["std"] + self.norm["mean"]
-        return self.teacher.proba_pixels(pixels.contiguous()).to(x.device)
+        return self.teacher.proba_pixels(pixels.contiguous(), self.cfg.distill_tta).to(x.device)
 
     def _mixup(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
         """Blend each image with another of the batch; (lambda, partner indices) or None."""
