@@ -236,6 +236,23 @@ def test_every_video_container_keeps_every_frame_and_the_size(tiny_model, tmp_pa
         ["odd.avi", f"out-odd{suffix}", f"out-test{suffix}"])  # no temporary file left
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".avi"])
+def test_written_colours_come_back(tmp_path, suffix):
+    """Whether emocli or ffmpeg makes the 4:2:0 planes (OpenCV for H.264 and VP9 at even
+    sizes), a frame decodes to its own colours: same range (BT.601, limited), no planes
+    swapped."""
+    colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (40, 160, 220), (128, 128, 128)]
+    frames = [np.full((96, 128, 3), c, np.uint8) for c in colours]
+    out = tmp_path / f"colours{suffix}"
+    with VideoWriter(out, VideoInfo(10.0, 128, 96, 0)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    cap = cv2.VideoCapture(str(out))
+    back = [cap.read()[1] for _ in frames]
+    for want, got in zip(frames, back):
+        assert np.abs(got[8:-8, 8:-8].reshape(-1, 3).mean(0) - want[0, 0]).max() < 6
+
+
 def test_mp4_output_is_browser_playable_h264(tiny_model, tmp_path):
     out = tmp_path / "out.mp4"
     assert run("annotate", CLIP, "-o", out, "--model", tiny_model).exit_code == 0
