@@ -41,7 +41,7 @@ from emocli.video.annotate import annotate_video  # noqa: E402
 from emocli.video.crops import face_crops  # noqa: E402
 from emocli.video.detectors import create_detector, resized, working_scale  # noqa: E402
 from emocli.video.draw import draw  # noqa: E402
-from emocli.video.media import VideoInfo, VideoWriter  # noqa: E402
+from emocli.video.media import VideoInfo, VideoWriter, memory_kept  # noqa: E402
 from emocli.video.pipeline import AnnotateOptions  # noqa: E402
 
 CLIPS = [MEDIA / "test.mp4", FACES / "pyfeat_WolfgangLanger_Pexels.mp4",
@@ -50,22 +50,24 @@ CLIPS = [MEDIA / "test.mp4", FACES / "pyfeat_WolfgangLanger_Pexels.mp4",
 
 def copy_frames(src: Path, out: Path, per_frame=None) -> int:
     """Read every frame (OpenCV), optionally work on it, and write it with the encoder that
-    annotate uses (H.264 through imageio-ffmpeg's ffmpeg)."""
+    annotate uses (H.264 through imageio-ffmpeg's ffmpeg), with freed frames kept for the next
+    ones as annotate keeps them."""
     cap = cv2.VideoCapture(str(src))
     writer = None
     n = 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            height, width = frame.shape[:2]
-            writer = VideoWriter(out, VideoInfo(cap.get(cv2.CAP_PROP_FPS), width, height, 0))
-        if per_frame:
-            per_frame(frame)
-        writer.write(frame)
-        n += 1
-    writer.close()
+    with memory_kept():
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = VideoWriter(out, VideoInfo(cap.get(cv2.CAP_PROP_FPS), width, height, 0))
+            if per_frame:
+                per_frame(frame)
+            writer.write(frame)
+            n += 1
+        writer.close()
     return n
 
 

@@ -107,29 +107,30 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
     if source.live:  # small batches: frames come out a fraction of a second after they go in
         opts = replace(opts, batch=min(opts.batch, LIVE_BATCH))
     limits = (limits or Limits()).validate()
-    reader = media.VideoReader(source, limits=limits)
-    _import_soon(MATCHER)
-    total = min(filter(None, [reader.info.frames, limits.max_frames]), default=0)
-    try:
-        annotator = Annotator(model, opts, reader.info.fps, detector)
-        audio_from = (source.path if opts.audio and not source.live and _has_audio(source.path)
-                      else None)
-        with _one_thread_each() as pools, contextlib.ExitStack() as stack:
-            writer = None
-            if dst is not None:  # the writer exits (ffmpeg done or killed) before the file goes
-                tmp_video = stack.enter_context(atomic_path(dst))
-                # an interrupt before the stack knows the writer would leave ffmpeg running, to
-                # write the file after it was removed
-                with media.interrupt_deferred():
-                    writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
-                                                                   audio_from))
-            rows = _annotate_frames(reader, annotator, writer and writer.write, sinks,
-                                    on_frame and (lambda n: on_frame(n, total)), pools)
-        audio = writer.audio if writer else "none"
-        padded = writer.size if writer and writer.size != (reader.info.width,
-                                                            reader.info.height) else None
-    finally:
-        reader.close()
+    with media.memory_kept():
+        reader = media.VideoReader(source, limits=limits)
+        _import_soon(MATCHER)
+        total = min(filter(None, [reader.info.frames, limits.max_frames]), default=0)
+        try:
+            annotator = Annotator(model, opts, reader.info.fps, detector)
+            audio_from = (source.path if opts.audio and not source.live
+                          and _has_audio(source.path) else None)
+            with _one_thread_each() as pools, contextlib.ExitStack() as stack:
+                writer = None
+                if dst is not None:  # the writer exits (ffmpeg done or killed) before the
+                    tmp_video = stack.enter_context(atomic_path(dst))  # file goes
+                    # an interrupt before the stack knows the writer would leave ffmpeg
+                    # running, to write the file after it was removed
+                    with media.interrupt_deferred():
+                        writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
+                                                                       audio_from))
+                rows = _annotate_frames(reader, annotator, writer and writer.write, sinks,
+                                        on_frame and (lambda n: on_frame(n, total)), pools)
+            audio = writer.audio if writer else "none"
+            padded = writer.size if writer and writer.size != (reader.info.width,
+                                                                reader.info.height) else None
+        finally:
+            reader.close()
     whole = not source.live and limits.max_frames is None and limits.duration is None
     return AnnotateResult(str(source), dst, annotator.detector_name, annotator.frames_seen,
                           reader.info.fps, rows, time.perf_counter() - tic,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import signal
@@ -305,6 +306,43 @@ class VideoWriter:
         if self._proc.wait() != 0 or self._failed:
             last = (errors.splitlines() or [self._failed or "unknown error"])[-1][:160]
             raise EmocliError(f"{self.path}: ffmpeg could not write the video ({last})")
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_KEPT = {"depth": 0, "lock": threading.Lock()}
+
+
+@contextlib.contextmanager
+def memory_kept() -> Iterator[None]:
+    """While videos run, keep freed frame buffers in the process for the next frames: glibc's
+    malloc hands multi-megabyte blocks back to the system and takes fresh pages, zeroed, for
+    the next frame (1080p crowd clip: 7% of annotate's time, 15% in a new process). The memory
+    goes back once the last run ends. Elsewhere than glibc: nothing changes."""
+    libc = _glibc()
+    with _KEPT["lock"]:
+        _KEPT["depth"] += 1
+        if libc is not None and _KEPT["depth"] == 1:
+            libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest: blocks below it reused
+            libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    try:
+        yield
+    finally:
+        with _KEPT["lock"]:
+            _KEPT["depth"] -= 1
+            if libc is not None and _KEPT["depth"] == 0:
+                libc.mallopt(M_TRIM_THRESHOLD, 128 << 10)  # glibc's default
+                libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc():
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    import ctypes
+
+    return ctypes.CDLL(None)
 
 
 @contextlib.contextmanager
