@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import tempfile
+import threading
 from glob import escape as glob_escape
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,29 @@ def streams(target: Path) -> bool:
 
 
 @contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and `kill` (SIGINT and SIGTERM, where Python handlers take them: the
+    default one and emocli's raise KeyboardInterrupt) until the block is done, then hand the
+    first to its handler: e.g. until a new temporary file, or a started child process, is
+    known to the code that removes or stops it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: h for s, h in handlers.items() if callable(h)}
+    caught: list = []
+    for signum in handlers:
+        signal.signal(signum, lambda *received: caught.append(received))
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    for signum, frame in caught[:1]:
+        handlers[signum](signum, frame)
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only on success.
     A special file (`streams`) is yielded itself and written in place."""
@@ -39,13 +64,19 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     try:  # the user hears about the file they asked for, never about a temporary name
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(target)
-        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX(target)}{os.getpid()}.",
-                                   suffix=suffix or target.suffix, dir=target.parent)
     except OSError as exc:
         raise EmocliError(f"{target}: cannot be written ({exc.strerror or exc})") from None
-    tmp_path = Path(tmp)
-    try:  # from the first moment: a Ctrl-C here must not leave the temporary file behind
-        os.close(fd)
+    tmp_path = None
+    try:
+        # a Ctrl-C while the file is being made is handed on once `finally` knows the file
+        with interrupt_deferred():
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX(target)}{os.getpid()}.",
+                                           suffix=suffix or target.suffix, dir=target.parent)
+            except OSError as exc:
+                raise EmocliError(f"{target}: cannot be written ({exc.strerror or exc})") from None
+            tmp_path = Path(tmp)
+            os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 is not what a user's output gets
@@ -58,12 +89,13 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
             raise
         raise JobFailed(f"{target}: no space left on device") from None
     except EmocliError as exc:  # a writer that names the temporary file
-        if str(tmp_path) not in str(exc):
+        if tmp_path is None or str(tmp_path) not in str(exc):
             raise
         error = JobFailed(str(exc).replace(str(tmp_path), str(target)))
         raise error from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def _TMP_PREFIX(target: Path) -> str:  # noqa: N802 - a name pattern, spelled once

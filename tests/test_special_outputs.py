@@ -117,6 +117,33 @@ def test_a_signal_while_the_encoder_starts_leaves_no_ffmpeg_and_no_file(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_a_temporary_file_is_made_leaves_no_file(tmp_path, monkeypatch, signum):
+    """`kill` or Ctrl-C just after the temporary output exists, before the code that removes
+    it knows it: held until it does, then the file is removed (the full suite saw a Ctrl-C
+    test, under load, find a temporary video left)."""
+    import tempfile
+
+    from emocli.cli import _terminated
+    from emocli.fileio import atomic_path
+
+    made, mkstemp = [], tempfile.mkstemp
+
+    def mkstemp_then_signal(*args, **kw):
+        made.append(mkstemp(*args, **kw))
+        os.kill(os.getpid(), signum)  # its handler runs in this thread, here, at once
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_signal)
+    previous = signal.signal(signal.SIGTERM, _terminated)  # as `emocli` installs it
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "out.csv"):
+            pytest.fail("the work must not start")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(made) == 1 and list(tmp_path.iterdir()) == []
+
+
 def test_sigterm_during_annotate_cleans_up_like_ctrl_c(tmp_path):
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "emocli", "annotate", str(CLIP), "-o",

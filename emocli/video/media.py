@@ -6,7 +6,6 @@ import contextlib
 import functools
 import os
 import queue
-import signal
 import shutil
 import subprocess
 import threading
@@ -24,6 +23,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
 from emocli.errors import EmocliError
+from emocli.fileio import interrupt_deferred
 from emocli.video.sources import Limits, Source
 
 
@@ -343,28 +343,6 @@ def _glibc():
     import ctypes
 
     return ctypes.CDLL(None)
-
-
-@contextlib.contextmanager
-def interrupt_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and `kill` (SIGINT and SIGTERM, where Python handlers take them: the
-    default one and emocli's raise KeyboardInterrupt) until the block is done, then hand the
-    first to its handler: e.g. until a started child process is known and can be stopped."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    handlers = {s: h for s, h in handlers.items() if callable(h)}
-    caught: list = []
-    for signum in handlers:
-        signal.signal(signum, lambda *received: caught.append(received))
-    try:
-        yield
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-    for signum, frame in caught[:1]:
-        handlers[signum](signum, frame)
 
 
 def ffmpeg_exe() -> str | None:
