@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from media_truth import FACES, MEDIA, make_crowd_clip  # noqa: E402
 
 from emocli.data.labels import EMOTIONS  # noqa: E402
-from emocli.predict.loading import load_model  # noqa: E402
+from emocli.predict.loading import load_model, plain_average  # noqa: E402
 from emocli.video.annotate import annotate_video  # noqa: E402
 from emocli.video.crops import face_crops  # noqa: E402
 from emocli.video.detectors import create_detector, resized, working_scale  # noqa: E402
@@ -116,8 +116,8 @@ def main() -> None:
                         help="default: three dev clips and the 1080p crowd (`crowd`)")
     parser.add_argument("--loops", nargs="*", default=None, help="default: all")
     args = parser.parse_args()
-    model, on_torch, every = (load_model(args.model, runtime=r) for r in ("auto", "torch", "auto"))
-    every.exit_margin = None  # (a single network has no members to skip: the same as `model`)
+    model, on_torch = load_model(args.model), load_model(args.model, runtime="torch")
+    every = plain_average(model)  # the same networks, without the early exit
     opts = AnnotateOptions(detector=args.detector, audio=False)
     loops = {"decode+encode": lambda src, out: copy_frames(src, out),
              "haar loop": lambda src, out: haar_loop(src, out, model),

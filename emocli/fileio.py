@@ -61,16 +61,13 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         return
     if target.is_symlink():  # replace the file the link names, not the link
         target = target.resolve()
-    try:  # the user hears about the file they asked for, never about a temporary name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(target)
-    except OSError as exc:
-        raise EmocliError(f"{target}: cannot be written ({exc.strerror or exc})") from None
     tmp_path = None
     try:
         # a Ctrl-C while the file is being made is handed on once `finally` knows the file
         with interrupt_deferred():
-            try:
+            try:  # the user hears about the file they asked for, never a temporary name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _remove_stale(target)
                 fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX(target)}{os.getpid()}.",
                                            suffix=suffix or target.suffix, dir=target.parent)
             except OSError as exc:

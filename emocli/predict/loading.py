@@ -69,6 +69,12 @@ def ten_crop_corners(side: int, share: float = 0.875) -> tuple[int, list[tuple[i
                ((side - n) // 2, (side - n) // 2)]
 
 
+def plain_average(model):
+    """`model` with every member answering for every face: an ensemble without its early exit
+    (what one exported graph computes); a single network as it is."""
+    return Ensemble(model.members, model.name) if isinstance(model, Ensemble) else model
+
+
 def top_margin(proba: np.ndarray) -> np.ndarray:
     """How far each row's most likely class leads the next."""
     top = np.partition(proba, -2, axis=1)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emocli.fileio import atomic_path
+from emocli.fileio import atomic_path, interrupt_deferred
 from emocli.video import media
 from emocli.video.detectors import Detector, create_detector
 from emocli.video.pipeline import (
@@ -117,11 +117,12 @@ def annotate_video(src: Source | Path | str, dst: Path | None, model=None,
                           and _has_audio(source.path) else None)
             with _one_thread_each() as pools, contextlib.ExitStack() as stack:
                 writer = None
-                if dst is not None:  # the writer exits (ffmpeg done or killed) before the
-                    tmp_video = stack.enter_context(atomic_path(dst))  # file goes
+                # the writer exits (ffmpeg done or killed) before the file goes
+                if dst is not None:
+                    tmp_video = stack.enter_context(atomic_path(dst))
                     # an interrupt before the stack knows the writer would leave ffmpeg
                     # running, to write the file after it was removed
-                    with media.interrupt_deferred():
+                    with interrupt_deferred():
                         writer = stack.enter_context(media.VideoWriter(tmp_video, reader.info,
                                                                        audio_from))
                 rows = _annotate_frames(reader, annotator, writer and writer.write, sinks,
