@@ -96,6 +96,22 @@ def test_a_real_change_is_followed_within_half_a_second(clip_results):
     assert change_lag(rows, "happy") <= 0.5 + 1 / fps  # both ends are frame times
 
 
+def test_a_steady_face_is_classified_less_often_and_keeps_its_labels(model, detector):
+    """A face sure of one emotion in its last two answers is classified every `classify_steady`
+    frames instead of every `classify_every`: on the crying-then-laughing clip, the same faces,
+    a quarter fewer classifications or more, and the same label in nearly every frame."""
+    clip = FACES / "pyfeat_WolfgangLanger_Pexels.mp4"
+    steady, every = (annotate_video(clip, None, model, AnnotateOptions(
+        detector=detector, audio=False, classify_steady=n)) for n in (8, 3))
+    assert [(r.frame, r.track) for r in steady.rows] == [(r.frame, r.track) for r in every.rows]
+    frames = [[r.frame for r in result.rows if r.raw is not None] for result in (steady, every)]
+    assert len(frames[0]) <= 0.75 * len(frames[1])
+    gaps = set(np.diff(frames[0]).tolist())
+    assert max(gaps) >= 8 and min(gaps) < 8  # steady at times, unsure (crying) at others
+    same = np.mean([a.label == b.label for a, b in zip(steady.rows, every.rows)])
+    assert same >= 0.97, same
+
+
 @pytest.mark.parametrize("photo", list(PHOTOS), ids=lambda p: p.name)
 def test_every_photo_gets_its_exact_count(model, detector, tmp_path, photo):
     result = annotate_image(photo, tmp_path / "out.png", model, AnnotateOptions(detector))

@@ -171,6 +171,9 @@ def annotate(
     classify_every: Annotated[int, typer.Option(
         help="Classify each face on every Nth frame; smoothing bridges the others.")] = (
             _OPTS.classify_every),
+    classify_steady: Annotated[int, typer.Option(
+        help="... but a steady face (sure of one emotion twice running) only on every Nth.")] = (
+            _OPTS.classify_steady),
     margin: Annotated[float, typer.Option(
         help="Extra border around each face box before classifying, as a share.")] = _OPTS.margin,
     level: Annotated[bool, typer.Option(
@@ -249,7 +252,8 @@ def annotate(
                    plot and Output(plot, "file", (".png",)), jsonl_file and Output(jsonl_file)])
     opts = AnnotateOptions(detector=detector, detector_model=detector_model, min_face=min_face,
                            detect_every=detect_every, refine=refine,
-                           classify_every=classify_every, margin=margin, level=level,
+                           classify_every=classify_every, classify_steady=classify_steady,
+                           margin=margin, level=level,
                            tracker=TrackerConfig(min_hits=min_hits, max_coast=max_coast),
                            smoothing=SmoothingConfig(smooth_time, hysteresis),
                            audio=not no_audio).validate()

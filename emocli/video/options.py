@@ -39,6 +39,7 @@ class AnnotateOptions:
     refine: bool = True  # in between, re-detect each known face in a small region around it
     region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
     classify_every: int = 3  # classify each face on every Nth frame; smoothing bridges the rest
+    classify_steady: int = 8  # ... a steady face (sure of one emotion twice running): every Nth
     batch: int = 32  # frames whose faces are classified together
     margin: float = 0.1
     level: bool = True  # turn tilted heads upright (eye landmarks) before classifying
@@ -50,7 +51,8 @@ class AnnotateOptions:
     def validate(self) -> AnnotateOptions:
         """Refuse, naming each one, settings out of range."""
         at_least_one = {"detect_every": self.detect_every, "region_every": self.region_every,
-                        "classify_every": self.classify_every, "batch": self.batch,
+                        "classify_every": self.classify_every,
+                        "classify_steady": self.classify_steady, "batch": self.batch,
                         "min_face": self.min_face, "tracker.min_hits": self.tracker.min_hits}
         at_least_zero = {"margin": self.margin, "tracker.max_coast": self.tracker.max_coast,
                          "smoothing.tau": self.smoothing.tau,
