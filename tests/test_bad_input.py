@@ -86,7 +86,8 @@ def test_resume_refuses_other_settings(tmp_path, small_cache):
 
 
 @pytest.mark.parametrize("option,value", [("--detect-every", "0"), ("--max-coast", "-1"),
-                                          ("--min-face", "-5"), ("--classify-every", "0")])
+                                          ("--min-face", "-5"), ("--classify-every", "0"),
+                                          ("--classify-steady", "0")])
 def test_annotate_option_values_are_checked_for_images_and_videos(tmp_path, tiny_model,
                                                                   option, value):
     for src, out in ((MEDIA / "justin.jpg", "o.jpg"), (MEDIA / "test.mp4", "o.mp4")):

@@ -172,7 +172,8 @@ def annotate(
         help="Classify each face on every Nth frame; smoothing bridges the others.")] = (
             _OPTS.classify_every),
     classify_steady: Annotated[int, typer.Option(
-        help="... but a steady face (sure of one emotion twice running) only on every Nth.")] = (
+        help="Classify a steady face (sure of one emotion in its last two answers) only on "
+             "every Nth frame.")] = (
             _OPTS.classify_steady),
     margin: Annotated[float, typer.Option(
         help="Extra border around each face box before classifying, as a share.")] = _OPTS.margin,
