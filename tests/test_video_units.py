@@ -10,7 +10,7 @@ from media_truth import MEDIA
 
 from emocli.errors import EmocliError
 from emocli.video.boxes import Detections, clean, overlaps, similarity
-from emocli.video.crops import eye_angle, face_crop, level_angle
+from emocli.video.crops import eye_angle, face_crop, face_crops, level_angle
 from emocli.video.draw import COLOURS, draw
 from emocli.video.detectors import (
     create_detector,
@@ -246,6 +246,20 @@ def test_crop_without_angle_is_a_plain_resize():
     crop = face_crop(image, np.array([100, 100, 96, 96]), 0.0, margin=0.0, size=48)
     expected = cv2.resize(image[100:196, 100:196], (48, 48), interpolation=cv2.INTER_AREA)
     assert np.abs(crop.astype(int) - expected).mean() < 3
+
+
+def test_crops_of_a_colour_frame_are_those_of_its_gray_copy():
+    """face_crops turns only each face gray: the crops are exactly the whole frame's, for
+    faces inside, across the edges and levelled."""
+    frame = cv2.imread(str(MEDIA / "faces/fnp_multiface.jpg"))
+    height, width = frame.shape[:2]
+    boxes = np.array([[40, 30, 80, 90], [-20, -10, 70, 60], [width - 50, height - 40, 90, 80],
+                      [width / 2, height / 3, 120, 120]], np.float32)
+    tilted = np.array([[0, 0], [40, 20], [20, 30], [5, 50], [35, 55]], np.float32)
+    marks = [None, None, None, tilted + boxes[3, :2]]
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert level_angle(marks[3]) != 0.0  # the last face is levelled
+    assert np.array_equal(face_crops(frame, boxes, marks), face_crops(gray, boxes, marks))
 
 
 def test_eye_angle_ignores_missing_or_absurd_landmarks():

@@ -33,19 +33,23 @@ def level_angle(landmarks: np.ndarray | None) -> float:
     return angle if abs(angle) >= LEVEL_FROM else 0.0
 
 
-def face_crop(gray: np.ndarray, box: np.ndarray, angle: float = 0.0, margin: float = 0.1,
+def face_crop(image: np.ndarray, box: np.ndarray, angle: float = 0.0, margin: float = 0.1,
               size: int = 48) -> np.ndarray:
-    """A size x size crop of the square around `box` (enlarged by `margin` on each side),
-    rotated by `angle` degrees about the face centre; the border is replicated past the edge."""
+    """A gray size x size crop of the square around `box` (enlarged by `margin` on each side)
+    in a gray or BGR `image`, rotated by `angle` degrees about the face centre; the border is
+    replicated past the edge."""
     x, y, w, h = (float(v) for v in box[:4])
     pad = math.ceil(size * 0.21)  # room for the corners of a crop turned by up to 45 degrees
     big = size + 2 * pad
     side = max(w, h) * (1 + 2 * margin) * big / size
     x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
     n = max(1, round(side))
-    height, width = gray.shape
+    height, width = image.shape[:2]
+    cut = image[max(y0, 0):min(y0 + n, height), max(x0, 0):min(x0 + n, width)]
+    if cut.ndim == 3 and cut.size:  # only the face turned gray: the whole 1080p frame took 3.7 ms
+        cut = cv2.cvtColor(cut, cv2.COLOR_BGR2GRAY)
     patch = cv2.copyMakeBorder(
-        gray[max(y0, 0):min(y0 + n, height), max(x0, 0):min(x0 + n, width)],
+        cut,
         max(-y0, 0), max(y0 + n - height, 0), max(-x0, 0), max(x0 + n - width, 0),
         cv2.BORDER_REPLICATE)
     patch = cv2.resize(patch, (big, big), interpolation=cv2.INTER_AREA if n > big
@@ -60,10 +64,10 @@ def face_crop(gray: np.ndarray, box: np.ndarray, angle: float = 0.0, margin: flo
 
 def face_crops(frame: np.ndarray, boxes: np.ndarray, landmarks: list | None = None,
                margin: float = 0.1, size: int = 48) -> np.ndarray:
-    """(N, size, size) uint8 crops; `landmarks[i]` (or None) levels face i."""
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    """(N, size, size) uint8 crops of a gray or BGR frame; `landmarks[i]` (or None) levels
+    face i."""
     crops = np.empty((len(boxes), size, size), dtype=np.uint8)
     for i, box in enumerate(boxes):
         angle = level_angle(landmarks[i]) if landmarks is not None else 0.0
-        crops[i] = face_crop(gray, box, angle, margin, size)
+        crops[i] = face_crop(frame, box, angle, margin, size)
     return crops
