@@ -9,7 +9,14 @@ Targets: (a) >= 3x (b) and (a) >= 85% of (c); (a') about 2x (a) on a CPU with AV
 Then the same short recipe trained in fp32 and in bf16, with PublicTest accuracy for each, so
 that the speed is seen not to cost accuracy.
 
+With --levers, instead: the levers on an epoch's cost (issue 25), each changed alone against
+(a) and measured interleaved with it on the same images: the batch size, channels-last off,
+augmentation off, the light augmentation, mixup, the weight average, torch.compile (its compile
+time apart), a teacher (the bundled ensemble, plain and flip-averaged), and the ceiling of a
+network on 40-px crops against 48 px.
+
 Run: python benchmarks/train_speed.py [--arch vgg] [--batches 30] [--recipe-epochs 3]
+     python benchmarks/train_speed.py --levers [--arch vgg] [--batches 20] [--repeats 2]
 """
 
 import argparse
@@ -32,11 +39,44 @@ from emocli.models import create_model
 from emocli.train.trainer import TrainConfig, Trainer
 
 
-def emocli_loop(data, cfg: TrainConfig, run_dir: Path, precision: str) -> float:
-    trainer = Trainer(replace(cfg, precision=precision), data, run_dir)
+def emocli_loop(data, cfg: TrainConfig, run_dir: Path, precision: str = "fp32",
+                trainer_class: type[Trainer] = Trainer) -> float:
+    trainer = trainer_class(replace(cfg, precision=precision), data, run_dir)
     tic = time.perf_counter()
     trainer._train_epoch(0)
     return len(trainer.y_train) / (time.perf_counter() - tic)
+
+
+class _Contiguous(Trainer):
+    """The loop with the network and its batches in the default (NCHW) memory format."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model = self.model.to(memory_format=torch.contiguous_format)
+
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.contiguous_format
+
+
+class _Compiled(Trainer):
+    """The loop with the network under torch.compile (inductor, C++ on the CPU)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model = torch.compile(self.model)
+
+
+LEVERS = {  # changes to the baseline's TrainConfig, each alone
+    "batch 128": {"batch_size": 128},
+    "batch 256": {"batch_size": 256},
+    "augmentation off": {"augment": False},
+    "light 0.4": {"light": 0.4},
+    "mixup 0.2": {"mixup": 0.2},
+    "weight average (ema 0.999)": {"ema": 0.999},
+    "teacher: ensemble": {"distill": "ensemble"},
+    "teacher: ensemble, flip": {"distill": "ensemble", "distill_tta": "flip"},
+}
 
 
 def tutorial_pipeline(folder: Path, arch: str, batch_size: int, n_images: int) -> float:
@@ -81,7 +121,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--recipe-epochs", type=int, default=3)
     parser.add_argument("--recipe-subset", type=int, default=10000)
+    parser.add_argument("--levers", action="store_true",
+                        help="measure each lever on an epoch's cost instead")
     args = parser.parse_args()
+    if args.levers:
+        return levers(args)
     n = args.batch_size * args.batches
     data = read_source(FER_ZIP)
     cfg = TrainConfig(arch=args.arch, optim="sgd", lr=0.01, schedule="constant", epochs=1,
@@ -106,6 +150,69 @@ def main() -> None:
     print(f"(a)/(b) = {a / b:.2f}x (target >= 3x); (a)/(c) = {a / c:.0%} (target >= 85%); "
           f"(a')/(a) = {a16 / a:.2f}x")
     recipe_accuracy(data, args)
+
+
+def ceiling_at(arch: str, side: int, batch_size: int, batches: int) -> float:
+    """The forward+backward ceiling of `arch` on side x side faces (its head resized to fit;
+    None for a network that is not a stack of layers ending in a head of linear layers)."""
+    model = create_model(arch)
+    if not (isinstance(model, torch.nn.Sequential) and isinstance(model[-1], torch.nn.Sequential)
+            and any(isinstance(m, torch.nn.Linear) for m in model[-1])):
+        return None
+    with torch.no_grad():
+        features = model[:-1](torch.zeros(1, 1, side, side)).flatten(1).shape[1]
+    head = model[-1]
+    first = next(i for i, m in enumerate(head) if isinstance(m, torch.nn.Linear))
+    head[first] = torch.nn.Linear(features, head[first].out_features)
+    model = model.train().to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch_size, 1, side, side).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 7, (batch_size,))
+    for step in range(batches + 2):
+        if step == 2:
+            tic = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batches * batch_size / (time.perf_counter() - tic)
+
+
+def levers(args) -> None:
+    """Each lever against the baseline loop, interleaved, medians of `repeats`."""
+    n = args.batch_size * args.batches
+    data = read_source(FER_ZIP)
+    base = TrainConfig(arch=args.arch, optim="sgd", lr=0.01, schedule="constant", epochs=1,
+                       batch_size=args.batch_size, subset=n, label_smoothing=0.1).validate()
+    runs = {"baseline": (base, Trainer), "channels-last off": (base, _Contiguous),
+            **{name: (replace(base, **change).validate(), Trainer)
+               for name, change in LEVERS.items()}}
+    speed: dict[str, list[float]] = {name: [] for name in runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        tic = time.perf_counter()
+        compiled = _Compiled(base, data, Path(tmp) / "compiled")
+        compiled._train_epoch(0)  # compiles on the first batches
+        compile_s = time.perf_counter() - tic
+        speed["torch.compile (warm)"] = []
+        for _ in range(args.repeats):
+            for name, (cfg, cls) in runs.items():
+                speed[name].append(emocli_loop(data, cfg, Path(tmp) / "run", trainer_class=cls))
+            tic = time.perf_counter()
+            compiled._train_epoch(1)
+            speed["torch.compile (warm)"].append(n / (time.perf_counter() - tic))
+        sides = {side: [ceiling_at(args.arch, side, args.batch_size, args.batches)
+                        for _ in range(args.repeats)] for side in (48, 40)}
+    med = {name: statistics.median(v) for name, v in speed.items()}
+    print(f"{args.arch}, {n} training images, batch {args.batch_size}, fp32, torch threads "
+          f"{torch.get_num_threads()}, medians of {args.repeats} interleaved:")
+    print(f"{'lever':34s} {'images/s':>9s} {'x baseline':>11s}")
+    for name, value in med.items():
+        print(f"{name:34s} {value:9.0f} {value / med['baseline']:10.2f}x")
+    print(f"torch.compile: {compile_s:.0f} s to compile and run its first epoch")
+    if None not in sides[48]:
+        at48, at40 = (statistics.median(sides[side]) for side in (48, 40))
+        print(f"ceiling (forward+backward), 48 px: {at48:.0f} images/s; 40 px: {at40:.0f} "
+              f"({at40 / at48:.2f}x)")
 
 
 def recipe_accuracy(data, args) -> None:
