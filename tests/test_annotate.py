@@ -65,7 +65,8 @@ def test_csv_rows(clip_run):
     assert np.allclose(rows[list(EMOTIONS)].sum(axis=1), 1, atol=1e-3)
     raw = rows[[f"raw_{e}" for e in EMOTIONS]]
     classified = raw.notna().all(axis=1)
-    assert 115 / 4 < classified.sum() < 115 / 2  # every 3rd frame by default
+    # every 3rd frame by default where the face was found: every 4th once it is steady
+    assert 115 / 5 < classified.sum() < 115 / 2
     assert np.allclose(raw[classified].sum(axis=1), 1, atol=1e-3)
     # the shown label is the smoothed leader, or one held by hysteresis: within 0.1 of it
     smoothed = rows[list(EMOTIONS)].to_numpy()

@@ -242,15 +242,16 @@ def test_a_file_named_like_a_camera_is_a_file(tmp_path, monkeypatch):
 
 
 def test_classify_every_sets_how_often_faces_are_classified(tmp_path):
-    """Faces are classified in frames where they were detected (every 2nd frame: region passes),
-    at most every Nth frame. (--classify-every once set the region-pass interval instead.)"""
+    """Faces are classified in frames where they were detected (every 2nd frame, every 4th for
+    a steady face), at most every Nth frame. (--classify-every once set the region-pass
+    interval instead.)"""
     shares = {}
-    for every in (1, 4):
+    for every in (1, 8):
         csv = tmp_path / f"{every}.csv"
         result = run("annotate", CLIP, "--no-video", "--csv", csv, "--classify-every", every,
                      "--max-frames", 60)
         assert result.exit_code == 0, result.stderr
         rows = pd.read_csv(csv)
         shares[every] = rows["raw_happy"].notna().mean()
-    assert 0.45 <= shares[1] <= 0.55
-    assert 0.2 <= shares[4] <= 0.3
+    assert 0.25 <= shares[1] <= 0.55
+    assert 0.1 <= shares[8] <= 0.15

@@ -38,6 +38,7 @@ class AnnotateOptions:
     detect_every: int = 30  # full pass every Nth frame (and at once when a known face is lost)
     refine: bool = True  # in between, re-detect each known face in a small region around it
     region_every: int = 2  # ... on every Nth frame; boxes in the frames between are interpolated
+    region_steady: int = 4  # ... a steady face (found at each of its last looks): every Nth
     classify_every: int = 3  # classify each face on every Nth frame; smoothing bridges the rest
     classify_steady: int = 8  # ... a steady face (sure of one emotion twice running): every Nth
     batch: int = 32  # frames whose faces are classified together
@@ -51,6 +52,7 @@ class AnnotateOptions:
     def validate(self) -> AnnotateOptions:
         """Refuse, naming each one, settings out of range."""
         at_least_one = {"detect_every": self.detect_every, "region_every": self.region_every,
+                        "region_steady": self.region_steady,
                         "classify_every": self.classify_every,
                         "classify_steady": self.classify_steady, "batch": self.batch,
                         "min_face": self.min_face, "tracker.min_hits": self.tracker.min_hits}

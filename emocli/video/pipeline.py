@@ -36,6 +36,7 @@ REGION_FACE = 2.5  # ... at a scale where the face is this many times the detect
 REGION_MIN_PAD = 24  # px; detectors miss small faces (20 px, dim) in regions with less context
 REGION_SHRINK = 0.8  # a region may be scaled down this much more to fit the detector's stride
 STEADY_MARGIN = 0.5  # a face sure of one emotion twice in a row is classified less often
+STEADY_HITS = 6  # a face found this often, and at its last look, is looked for less often
 
 
 @dataclass
@@ -218,13 +219,21 @@ class Annotator:
         around each box, no proposal pyramid), then each face still missing in a small region
         around it."""
         tracker = self.tracker
-        if not tracker.tracks:
+        due = [t for t in tracker.tracks if self._look_due(t)]
+        if not due:
             return
         if self._redetect is not None:
-            boxes = np.stack([tracker.predicted(t) for t in tracker.tracks])
-            tracker.update_tracks(list(tracker.tracks), self._redetect(frame, boxes))
-        for track in [t for t in tracker.tracks if not t.detected]:  # the rest, one by one
+            boxes = np.stack([tracker.predicted(t) for t in due])
+            tracker.update_tracks(due, self._redetect(frame, boxes))
+        for track in [t for t in due if not t.detected]:  # the rest, one by one
             tracker.update_tracks([track], self._region_pass(frame, tracker.predicted(track)))
+
+    def _look_due(self, track) -> bool:
+        """A face is looked for at every region pass, but a steady one (confirmed, found
+        STEADY_HITS times and at its last look) only every `region_steady` frames: most of a
+        crowd's faces move smoothly, and the frames between are interpolated as before."""
+        steady = track.confirmed and track.hits >= STEADY_HITS and track.misses == 0
+        return not steady or self.tracker.frame - track.last_hit >= self.opts.region_steady
 
     def _refind(self, frame: np.ndarray, box: np.ndarray) -> tuple | None:
         """The face near `box` in a held-back frame, as (box, landmarks): where the detector
@@ -254,7 +263,7 @@ class Annotator:
             for track in tracker.tracks:
                 if track.id not in known:
                     self._extend_back(track)
-        tracker.end_frame(searched=full or regions)
+        tracker.end_frame()
         self._ever_confirmed |= {t.id for t in tracker.confirmed()}
         return [_State(t.id, t.box.copy() if t.detected else tracker.predicted(t), t.landmarks,
                        t.detected) for t in tracker.tracks]

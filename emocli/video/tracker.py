@@ -35,6 +35,7 @@ class Track:
     hits: int = 1
     confirmed: bool = False
     detected: bool = True  # found in the current frame
+    looked: bool = False  # searched for in the current frame
     misses: int = 0  # searched for and not found, in a row
     before: tuple = ()  # the state at the start of the frame, restored when a merge undoes a hit
 
@@ -54,7 +55,7 @@ class Tracker:
     def begin_frame(self, frame: int | None = None) -> None:
         self.frame = self.frame + 1 if frame is None else frame
         for t in self.tracks:
-            t.detected = False
+            t.detected = t.looked = False
             t.before = (t.box, t.velocity, t.landmarks, t.hits, t.last_hit, t.confirmed)
 
     def predicted(self, track: Track) -> np.ndarray:
@@ -62,6 +63,8 @@ class Tracker:
 
     def update(self, dets: Detections) -> None:
         """A full pass over the frame: continue the tracks it finds, start tracks for new faces."""
+        for t in self.tracks:
+            t.looked = True
         free = [t for t in self.tracks if not t.detected]
         rows, cols = self._match(free, dets)
         for r, c in zip(rows, cols):
@@ -82,6 +85,8 @@ class Tracker:
         """A region pass for some tracks: each continues with the detection most similar to it
         (or one lying mostly inside or around it), no detection continues two tracks, and
         none starts a track."""
+        for t in tracks:
+            t.looked = True
         free = [t for t in tracks if not t.detected]
         rows, cols = self._match(free, dets)
         for r, c in zip(rows, cols):
@@ -104,21 +109,21 @@ class Tracker:
         track.hits += 1
         track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
 
-    def end_frame(self, searched: bool = True) -> None:
+    def end_frame(self) -> None:
         """Merge twins and drop what is lost: a new face missed in `TENTATIVE_MISSES` frames in
-        a row where it was looked for (`searched`), a confirmed one unseen for more than
-        `max_coast` frames."""
+        a row where it was looked for, a confirmed one unseen for more than `max_coast` frames."""
         self._merge()
         for t in self.tracks:
-            t.misses = 0 if t.detected else t.misses + searched
+            t.misses = 0 if t.detected else t.misses + t.looked
         self.tracks = [t for t in self.tracks
                        if t.detected or (t.confirmed and self.frame - t.last_hit
                                          <= self.cfg.max_coast)
                        or (not t.confirmed and t.misses < TENTATIVE_MISSES)]
 
     def lost(self) -> bool:
-        """Whether a known face went unseen in this frame (worth a full pass at once)."""
-        return any(not t.detected for t in self.tracks)
+        """Whether a known face was looked for and not seen in this frame (worth a full pass
+        at once)."""
+        return any(t.looked and not t.detected for t in self.tracks)
 
     # -- internals ---------------------------------------------------------------------------
     def _hit(self, track: Track, dets: Detections, i: int) -> None:
