@@ -178,13 +178,25 @@ def test_region_pass_never_starts_a_track():
 
 def test_birth_score_and_coverage_block_new_tracks():
     tracker = Tracker(birth_score=0.7)
-    feed(tracker, [dets((100, 100, 50, 50, 0.6))] * 5)
-    assert tracker.tracks == []
+    shown = feed(tracker, [dets((100, 100, 50, 50, 0.6))] * 5)
+    assert shown == [{}] * 5 and tracker.confirmed() == []
     feed_from(tracker, 5, [dets((100, 100, 50, 50, 0.9))] * 3)
     # a loose box around the known face while it is briefly lost is not a second face
     feed_from(tracker, 8, [dets((80, 80, 120, 120, 0.9))] * 2)
     assert [t.id for t in tracker.tracks] == [1]
 
+
+
+def test_a_dim_face_is_followed_below_the_birth_score_and_confirmed_when_it_reaches_it():
+    """A face scoring under the birth score (dim, small) is followed from its first full pass,
+    unshown; once one detection reaches the birth score it is confirmed with that first id, so
+    the frames held since then can show it."""
+    tracker = Tracker(birth_score=0.95)
+    scores = [0.91, 0.92, 0.9, 0.93, 0.96, 0.94]
+    shown = feed(tracker, [dets((100 + i, 100, 40, 40, s)) for i, s in enumerate(scores)])
+    assert shown[:4] == [{}] * 4
+    assert [list(s) for s in shown[4:]] == [[1], [1]]
+    assert [t.id for t in tracker.tracks] == [1] and tracker.tracks[0].hits == 6
 
 # -- smoothing --------------------------------------------------------------------------------
 def test_hysteresis_holds_a_label_through_noise_and_follows_a_change():

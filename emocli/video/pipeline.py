@@ -10,6 +10,7 @@ back. Faces are classified in batches across frames.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -160,6 +161,9 @@ class Annotator:
         # detectors written to the first Protocol take no face sizes and cannot redetect
         self._sized = "sizes" in inspect.signature(self.detector.detect).parameters
         self._redetect = getattr(self.detector, "redetect", None)
+        known_floor = getattr(self.detector, "known_floor", None)
+        self._redetect_known = (self._redetect if self._redetect is None or known_floor is None
+                                else functools.partial(self._redetect, floor=known_floor))
         # scheduled full passes started by `foresee`, on a detector of their own
         self._ahead = detector is None and getattr(self.detector, "parallel", False)
         self._early: dict[int, Future] = {}
@@ -222,9 +226,12 @@ class Annotator:
         due = [t for t in tracker.tracks if self._look_due(t)]
         if not due:
             return
-        if self._redetect is not None:
-            boxes = np.stack([tracker.predicted(t) for t in due])
-            tracker.update_tracks(due, self._redetect(frame, boxes))
+        if self._redetect is not None:  # a tentative face (dim, small) is kept as a known one
+            for group, redetect in (([t for t in due if t.confirmed], self._redetect),
+                                    ([t for t in due if not t.confirmed], self._redetect_known)):
+                if group:
+                    boxes = np.stack([tracker.predicted(t) for t in group])
+                    tracker.update_tracks(group, redetect(frame, boxes))
         for track in [t for t in due if not t.detected]:  # the rest, one by one
             tracker.update_tracks([track], self._region_pass(frame, tracker.predicted(track)))
 
@@ -236,15 +243,16 @@ class Annotator:
         return not steady or self.tracker.frame - track.last_hit >= self.opts.region_steady
 
     def _refind(self, frame: np.ndarray, box: np.ndarray) -> tuple | None:
-        """The face near `box` in a held-back frame, as (box, landmarks): where the detector
+        """The face near `box` in a held-back frame, as (box, landmarks, score): where the detector
         can look at a given place (MTCNN: 1.5 ms instead of a region's 6), there; else by a
         region pass."""
-        dets = (self._redetect(frame, box[None]) if self._redetect is not None
+        dets = (self._redetect_known(frame, box[None]) if self._redetect is not None
                 else self._region_pass(frame, box))
         best = best_match(box, dets, self.opts.tracker.iou)
         if best is None:
             return None
-        return dets.boxes[best], None if dets.landmarks is None else dets.landmarks[best]
+        marks = None if dets.landmarks is None else dets.landmarks[best]
+        return dets.boxes[best], marks, float(dets.scores[best])
 
     def _observe(self, frame: np.ndarray) -> list[_State]:
         tracker, opts, index = self.tracker, self.opts, self._count
@@ -278,9 +286,9 @@ class Annotator:
             # another track already has this face in that frame: it is not this track's
             if found is None or self.tracker.covered(found[0], [s.box for s in held.states]):
                 return
-            box, marks = found
+            box, marks, score = found
             held.states.append(_State(track.id, box.copy(), marks, True))
-            self.tracker.add_hit(track)
+            self.tracker.add_hit(track, score)
 
     def _search_tail(self) -> None:
         """The last frames have no later frame to bridge from: look for each face in the held
@@ -293,7 +301,7 @@ class Annotator:
                 found = self._refind(held.image, state.box)
                 if found is None:
                     break
-                (state.box, state.landmarks), state.detected = found, True
+                (state.box, state.landmarks, _), state.detected = found, True
 
     def _bridge(self, index: int, states: list[_State]) -> None:
         """A face found again after a gap is drawn through the gap, on a straight line."""

@@ -33,6 +33,7 @@ class Track:
     landmarks: np.ndarray | None = None
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))  # per frame
     hits: int = 1
+    best: float = 0.0  # its best detection score: confirmation needs one at the birth score
     confirmed: bool = False
     detected: bool = True  # found in the current frame
     looked: bool = False  # searched for in the current frame
@@ -46,7 +47,9 @@ class Track:
 class Tracker:
     def __init__(self, cfg: TrackerConfig | None = None, birth_score: float = 0.0):
         self.cfg = cfg or TrackerConfig()
-        self.birth_score = birth_score  # a detection starts a track only with this score
+        # a face is confirmed only once a detection of it reaches this score; below it, a
+        # full pass's detection starts a tentative track (a dim face scores lower at first)
+        self.birth_score = birth_score
         self.tracks: list[Track] = []
         self.frame = -1
         self._next_id = 1
@@ -56,7 +59,8 @@ class Tracker:
         self.frame = self.frame + 1 if frame is None else frame
         for t in self.tracks:
             t.detected = t.looked = False
-            t.before = (t.box, t.velocity, t.landmarks, t.hits, t.last_hit, t.confirmed)
+            t.before = (t.box, t.velocity, t.landmarks, t.hits, t.last_hit, t.best,
+                        t.confirmed)
 
     def predicted(self, track: Track) -> np.ndarray:
         return track.predicted(self.frame)
@@ -73,11 +77,13 @@ class Tracker:
         # worse or moved (a twin), not another face
         known = [t.box if t.detected else self.predicted(t) for t in self.tracks]
         for d in sorted(set(range(len(dets))) - set(cols)):
-            if dets.scores[d] < self.birth_score or self.covered(dets.boxes[d], known):
+            if self.covered(dets.boxes[d], known):
                 continue
             marks = None if dets.landmarks is None else dets.landmarks[d]
-            self.tracks.append(Track(self._next_id, dets.boxes[d].copy(), self.frame, marks,
-                                     confirmed=self.cfg.min_hits <= 1))
+            track = Track(self._next_id, dets.boxes[d].copy(), self.frame, marks,
+                          best=float(dets.scores[d]))
+            self._confirm(track)
+            self.tracks.append(track)
             self._next_id += 1
             known.append(dets.boxes[d])
 
@@ -103,11 +109,12 @@ class Tracker:
         """A region pass for one track."""
         self.update_tracks([track], dets)
 
-    def add_hit(self, track: Track) -> None:
+    def add_hit(self, track: Track, score: float) -> None:
         """Count a detection of this face found outside the frame-by-frame flow (in a held-back
         frame), towards its confirmation."""
         track.hits += 1
-        track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
+        track.best = max(track.best, score)
+        self._confirm(track)
 
     def end_frame(self) -> None:
         """Merge twins and drop what is lost: a new face missed in `TENTATIVE_MISSES` frames in
@@ -136,8 +143,14 @@ class Tracker:
         track.last_hit = self.frame
         track.landmarks = None if dets.landmarks is None else dets.landmarks[i]
         track.hits += 1
+        track.best = max(track.best, float(dets.scores[i]))
         track.detected = True
-        track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
+        self._confirm(track)
+
+    def _confirm(self, track: Track) -> None:
+        """Confirmed after `min_hits` detections, one of them at the birth score."""
+        track.confirmed = track.confirmed or (track.hits >= self.cfg.min_hits
+                                              and track.best >= self.birth_score)
 
     def _match(self, tracks: list[Track], dets: Detections) -> tuple[list[int], list[int]]:
         if not tracks or not len(dets):
@@ -180,7 +193,7 @@ class Tracker:
             track.confirmed, track.last_hit = False, -(10**9)
         else:
             (track.box, track.velocity, track.landmarks, track.hits, track.last_hit,
-             track.confirmed) = track.before
+             track.best, track.confirmed) = track.before
         track.detected = False
 
     def confirmed(self) -> list[Track]:
