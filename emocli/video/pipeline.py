@@ -243,9 +243,9 @@ class Annotator:
         return not steady or self.tracker.frame - track.last_hit >= self.opts.region_steady
 
     def _refind(self, frame: np.ndarray, box: np.ndarray) -> tuple | None:
-        """The face near `box` in a held-back frame, as (box, landmarks, score): where the detector
-        can look at a given place (MTCNN: 1.5 ms instead of a region's 6), there; else by a
-        region pass."""
+        """The face near `box` in a held-back frame, as (box, landmarks, score): where the
+        detector can look at a given place (MTCNN: 1.5 ms instead of a region's 6), there; else
+        by a region pass."""
         dets = (self._redetect_known(frame, box[None]) if self._redetect is not None
                 else self._region_pass(frame, box))
         best = best_match(box, dets, self.opts.tracker.iou)
