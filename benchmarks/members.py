@@ -3,6 +3,8 @@
 benchmarks/light.py darkens it, side by side in one run. Each member's probabilities are
 computed once; a combination is their plain average (the early exit changes no PublicTest
 answer at the margin the bundled ensemble uses: model card).
+Then, for the best combination, its best single member first, the early exit at each margin:
+the share of faces that keep the first member's answer, and the answers that changes.
 Target (issue 25): the combination >= 0.715, a single network >= 0.700, darkened within 3 points.
 
 Run: python benchmarks/members.py [MODEL ...] [--top 15]
@@ -18,7 +20,9 @@ from light import darken
 
 from emocli.data.readers import read_source
 from emocli.models import BUNDLED
-from emocli.predict.loading import load_model
+from emocli.predict.loading import load_model, top_margin
+
+MARGINS = (0.6, 0.5, 0.4, 0.3, 0.25, 0.2)
 
 
 def main() -> None:
@@ -51,6 +55,17 @@ def main() -> None:
     for none, flip, dark, members in rows[:args.top]:
         print(f"{'+'.join(names[m] for m in members):24s} {none:7.4f} {flip:7.4f} {dark:7.4f} "
               f"{100 * (none - dark):5.1f}pt")
+    best = max(rows[0][3], key=lambda m: accuracy([m], "none"))
+    members = [best, *(m for m in rows[0][3] if m != best)]
+    print(f"early exit of {'+'.join(names[m] for m in members)} (none):")
+    mean = np.mean([proba[m]["none"] for m in members], 0)
+    first = proba[best]["none"]
+    for margin in MARGINS:
+        sure = top_margin(first) > margin
+        answers = np.where(sure, first.argmax(1), mean.argmax(1))
+        print(f"  margin {margin:4.2f}: {sure.mean():4.0%} exit early, "
+              f"{int((answers != mean.argmax(1)).sum())} answers changed, "
+              f"accuracy {(answers == labels).mean():.4f}")
 
 
 if __name__ == "__main__":
