@@ -56,6 +56,16 @@ def test_right_number_of_faces_in_every_frame(clip_results, clip):
         assert max(counts) <= 1  # never two boxes on one face
 
 
+def test_a_face_that_leaves_is_drawn_up_to_its_last_frame(clip_results):
+    """The face of face_noface.mov is there in frames 0-71, then gone (a black frame, then sky):
+    found at a look every 4th frame once steady, it is looked for in the frames skipped since
+    its last detection as soon as a look misses it, so it is drawn in every frame it is in and
+    in none after."""
+    clip = FACES / "pyfeat_face_noface.mov"
+    frames, truth = CLIPS[clip]
+    assert faces_per_frame(clip_results[clip]) == [truth(i) for i in range(frames)]
+
+
 @pytest.mark.parametrize("clip", list(CLIPS), ids=lambda p: p.name)
 def test_steady_labels(clip_results, clip):
     """At most one label change a second; on a clip under 2 s (the 1.75 s of smoke over a face

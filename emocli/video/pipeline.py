@@ -271,6 +271,9 @@ class Annotator:
             for track in tracker.tracks:
                 if track.id not in known:
                     self._extend_back(track)
+        for track in tracker.tracks:  # missed at a look after a hit: since when?
+            if track.looked and not track.detected and not track.misses:
+                self._search_since_last_hit(track)
         tracker.end_frame()
         self._ever_confirmed |= {t.id for t in tracker.confirmed()}
         return [_State(t.id, t.box.copy() if t.detected else tracker.predicted(t), t.landmarks,
@@ -292,16 +295,23 @@ class Annotator:
 
     def _search_tail(self) -> None:
         """The last frames have no later frame to bridge from: look for each face in the held
-        frames after its last detection (frames skipped between region passes)."""
+        frames after its last detection."""
         for track in self.tracker.tracks:
-            for held in self._held:
-                state = next((s for s in held.states if s.track == track.id), None)
-                if held.index <= track.last_hit or state is None or state.detected:
-                    continue
-                found = self._refind(held.image, state.box)
-                if found is None:
-                    break
-                (state.box, state.landmarks, _), state.detected = found, True
+            self._search_since_last_hit(track)
+
+    def _search_since_last_hit(self, track) -> None:
+        """Look for a face in the held frames after its last detection, skipped between
+        looks, up to the first where it is not found: where it left (a cut, a turn, the end),
+        it is drawn up to the frame it was last there in."""
+        for held in self._held:
+            state = next((s for s in held.states if s.track == track.id), None)
+            if held.index <= track.last_hit or state is None or state.detected:
+                continue
+            found = self._refind(held.image, state.box)
+            if found is None:
+                break
+            (state.box, state.landmarks, _), state.detected = found, True
+            self._last_seen[track.id] = (held.index, state.box)
 
     def _bridge(self, index: int, states: list[_State]) -> None:
         """A face found again after a gap is drawn through the gap, on a straight line."""
