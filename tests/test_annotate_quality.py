@@ -203,7 +203,6 @@ def test_full_passes_run_ahead_in_a_thread_of_their_own_and_change_nothing(
     assert len(rows) == CROWD_FACES * 105 and faces(result.rows) == faces(rows)
 
 
-
 def test_steady_faces_are_looked_for_less_often_and_stay_the_same(model, detector, crowd,
                                                                   monkeypatch):
     """A face found at its last look (and six times in all) is looked for every 4th frame
@@ -235,6 +234,7 @@ def test_steady_faces_are_looked_for_less_often_and_stay_the_same(model, detecto
         return sum(t["flips_per_s"] for t in result.summary()["tracks"])
 
     assert flips(new) <= flips(old)
+
 
 def darken(image: np.ndarray, seed: int) -> np.ndarray:
     """A dim, flat, noisy copy: gamma 1.8, contrast 0.7, sensor noise of 4 levels."""
@@ -279,7 +279,6 @@ def test_darkened_clips_get_no_ghost(model, detector, tmp_path, clip):
     assert all(n <= truth(i) for i, n in enumerate(counts))  # never a face that is not there
     if clip != FACES / "intel_classroom.gif":  # its 20 px faces are partly lost in the dark
         assert right_share(counts, truth) >= 0.98
-
 
 
 def test_a_darkened_1080p_crowd_keeps_every_face_from_the_first_frame(model, detector, crowd,

@@ -246,7 +246,7 @@ class Annotator:
         """The face near `box` in a held-back frame, as (box, landmarks, score): where the
         detector can look at a given place (MTCNN: 1.5 ms instead of a region's 6), there; else
         by a region pass."""
-        dets = (self._redetect_known(frame, box[None]) if self._redetect is not None
+        dets = (self._redetect_known(frame, box[None]) if self._redetect_known is not None
                 else self._region_pass(frame, box))
         best = best_match(box, dets, self.opts.tracker.iou)
         if best is None:
