@@ -78,21 +78,27 @@ def test_csv_rows(clip_run):
     assert cv2.imread(str(out / "timeline.png")) is not None
 
 
-def test_the_last_frames_are_labelled_with_every_thread_in_small_batches(tiny_model,
-                                                                         monkeypatch):
-    """While frames are tracked, OpenCV's pool is held to one thread (each stage has its own);
+def test_the_first_and_last_frames_have_every_thread_and_the_rest_one_a_stage(tiny_model,
+                                                                              monkeypatch):
+    """While frames are tracked, OpenCV's pool is held to one thread (each stage has its own),
+    but the first frame's full pass, with nothing else at work, has the pool at its own size;
     the frames left when tracking ends are labelled with the pool at its own size, in batches
     of 8 that the encoder takes while the next is labelled; the size is restored after."""
     from emocli.video import pipeline
     from emocli.video.annotate import annotate_video
 
-    seen, real = [], pipeline.Annotator.label
+    seen, tracked, real, real_track = [], [], pipeline.Annotator.label, pipeline.Annotator.track
 
     def label(self, frames):
         seen.append((len(frames), cv2.getNumThreads()))
         return real(self, frames)
 
+    def track(self, frame):
+        tracked.append(cv2.getNumThreads())
+        return real_track(self, frame)
+
     monkeypatch.setattr(pipeline.Annotator, "label", label)
+    monkeypatch.setattr(pipeline.Annotator, "track", track)
     before = cv2.getNumThreads()
     cv2.setNumThreads(3)
     try:
@@ -104,6 +110,7 @@ def test_the_last_frames_are_labelled_with_every_thread_in_small_batches(tiny_mo
     tail = seen[len(tracking):]
     assert len(tracking) == 3 and set(tracking) == {1}
     assert [frames for frames, _ in tail] == [8, 8, 3] and {t for _, t in tail} == {3}
+    assert tracked[0] == 3 and set(tracked[1:]) == {1} and len(tracked) > 100
 
 
 def test_image_input(tiny_model, tmp_path):

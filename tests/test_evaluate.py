@@ -20,7 +20,7 @@ from sklearn.metrics import (
 from emocli.data.labels import EMOTIONS
 from emocli.data.store import load_dataset
 from emocli.errors import EmocliError
-from emocli.models import BUNDLED, DEFAULT_MODEL, bundled_model_path
+from emocli.models import BUNDLED, DEFAULT_MODEL, bundled_model_path, load_checkpoint
 from emocli.predict import Ensemble, Predictor, load_model
 from emocli.predict.loading import plain_average
 
@@ -165,7 +165,7 @@ def test_bundled_models_score_what_their_description_says_on_publictest(name, fe
     if not _shipped(name):
         pytest.skip(f"this build does not ship {name!r}")
     meta = BUNDLED[name]
-    checkpoints = [torch.load(p, weights_only=True) for p in meta.paths]
+    checkpoints = [load_checkpoint(p) for p in meta.paths]
     assert all(c["arch"] in __import__("emocli.models").models.list_models() for c in checkpoints)
     assert sum(v.numel() for c in checkpoints for v in c["state_dict"].values()
                if v.is_floating_point() and v.dim() > 0) >= meta.parameters  # + BN statistics
@@ -246,8 +246,8 @@ def test_no_model_means_the_default_bundled_one(small_cache):
 def test_bundled_weights_fit_the_package_budget():
     shipped = list(bundled_model_path().parent.iterdir())
     assert sum(p.stat().st_size for p in shipped) <= 60_000_000  # issue 25: 60 MB in all
-    named = {p.name for m in BUNDLED.values() for p in [*m.paths, *m.onnx_paths]}
-    assert named >= {p.name for p in shipped}
+    named = {p.name for m in BUNDLED.values() for p in m.paths}
+    assert named == {p.name for p in shipped}
 
 
 def test_export_makes_a_bundled_size_checkpoint(tiny_run, tmp_path, fer):

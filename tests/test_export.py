@@ -13,6 +13,7 @@ import torch
 from conftest import run
 
 from emocli.data.labels import EMOTIONS
+from emocli.models import BUNDLED
 from emocli.predict import load_model
 from emocli.predict.loading import plain_average
 
@@ -53,6 +54,37 @@ def test_a_run_exported_half_keeps_its_predictions_without_training_state(tmp_pa
     assert json.loads(meta["classes"]) == list(EMOTIONS)
 
 
+def test_a_bundled_network_exports_as_the_checkpoint_its_graph_holds(tmp_path, faces):
+    out = tmp_path / "default.pt"  # float32: the graph's weights as they are
+    result = run("export", "default", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    ckpt = torch.load(out, weights_only=True)
+    graph = onnx.load(str(BUNDLED["default"].paths[0]))
+    meta = json.loads({p.key: p.value for p in graph.metadata_props}["emocli_checkpoint"])
+    assert ckpt["arch"] == meta["arch"] == "vgg" and ckpt["arch_args"] == meta["arch_args"]
+    assert ckpt["config"]["epochs"] == meta["config"]["epochs"] > 0
+    assert ckpt["metrics"]["val_acc"] > 0.6
+    got = load_model(out).predict_proba(faces)
+    assert np.array_equal(got, load_model("default", runtime="torch").predict_proba(faces))
+    assert np.abs(got - load_model("default").predict_proba(faces)).max() < 1e-4  # opencv
+
+
+@pytest.mark.parametrize("described", ["{", '{"arch": "cnn"}', "[1, 2]"])
+def test_a_graph_whose_checkpoint_metadata_is_broken_is_refused_on_torch(tiny_model, tmp_path,
+                                                                         faces, described):
+    graph = tmp_path / "tiny.onnx"
+    assert run("export", tiny_model, "-o", graph).exit_code == 0
+    proto = onnx.load(str(graph))
+    for prop in proto.metadata_props:
+        if prop.key == "emocli_checkpoint":
+            prop.value = described
+    onnx.save(proto, str(graph))
+    result = run("export", graph, "-o", tmp_path / "x.pt")
+    assert result.exit_code == 2
+    assert result.stderr == f"emocli: error: {graph}: not an emocli checkpoint\n"
+    assert load_model(graph).predict_proba(faces[:4]).shape == (4, 7)  # opencv runs it
+
+
 def test_the_bundled_ensemble_exports_as_one_onnx_graph(tmp_path, faces):
     graph = tmp_path / "ensemble.onnx"
     result = run("export", "ensemble", "-o", graph)
@@ -85,9 +117,13 @@ def test_a_model_is_never_exported_onto_itself(tmp_path, tiny_model):
     assert copy.read_bytes() == tiny_model.read_bytes()
 
 
-def test_without_the_onnx_package_the_export_says_what_to_install(tmp_path, monkeypatch):
+def test_without_the_onnx_package_the_export_says_what_to_install(tmp_path, monkeypatch,
+                                                                   tiny_model):
     monkeypatch.setitem(sys.modules, "onnx", None)
-    result = run("export", "default", "-o", tmp_path / "d.onnx")
+    result = run("export", tiny_model, "-o", tmp_path / "d.onnx")
     assert result.exit_code == 2
     assert "ONNX export needs the onnx package: pip install onnx" in result.stderr
+    result = run("export", "default", "-o", tmp_path / "d.pt")  # its weights are in a graph
+    assert result.exit_code == 2
+    assert "default.onnx: reading an ONNX graph needs the onnx package" in result.stderr
     assert list(tmp_path.iterdir()) == []

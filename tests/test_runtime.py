@@ -49,10 +49,10 @@ def test_test_time_augmentation_is_the_same_on_both_runtimes(tta, publictest):
 
 
 @pytest.mark.parametrize("weights", MEMBERS, ids=lambda p: p.name)
-def test_shipped_graphs_are_what_export_makes_from_the_shipped_weights(weights, tmp_path):
+def test_pytorch_reads_a_shipped_graphs_weights_exactly(weights, tmp_path):
     from onnx import numpy_helper
 
-    made = tmp_path / weights.with_suffix(".onnx").name
+    made = tmp_path / weights.name  # exported again, from the weights PyTorch read from it
     result = run("export", weights, "-o", made, "--half")
     assert result.exit_code == 0, result.stderr
 
@@ -61,14 +61,14 @@ def test_shipped_graphs_are_what_export_makes_from_the_shipped_weights(weights, 
         return ([n.op_type for n in graph.node],
                 {i.name: numpy_helper.to_array(i) for i in graph.initializer})
 
-    (ops, shipped), (made_ops, fresh) = tensors(weights.with_suffix(".onnx")), tensors(made)
+    (ops, shipped), (made_ops, fresh) = tensors(weights), tensors(made)
     assert ops == made_ops and "BatchNormalization" in ops
     assert shipped.keys() == fresh.keys()
     assert all(np.array_equal(shipped[k], fresh[k]) for k in shipped)
     assert sum(a.dtype == np.float16 for a in shipped.values()) >= 8
 
 
-def test_a_user_onnx_model_runs_without_torch_and_a_checkpoint_is_refused_on_opencv(
+def test_a_user_onnx_model_runs_on_both_runtimes_and_a_checkpoint_is_refused_on_opencv(
         tiny_model, tmp_path, publictest):
     graph = tmp_path / "tiny.onnx"
     assert run("export", tiny_model, "-o", graph).exit_code == 0
@@ -77,8 +77,14 @@ def test_a_user_onnx_model_runs_without_torch_and_a_checkpoint_is_refused_on_ope
     assert np.abs(got - load_model(tiny_model).predict_proba(faces)).max() < 1e-4
     with pytest.raises(OptionError, match="is a PyTorch checkpoint: export it to ONNX"):
         load_model(tiny_model, runtime="opencv")
-    with pytest.raises(OptionError, match="is an ONNX graph: it runs on opencv, not torch"):
-        load_model(graph, runtime="torch")
+    on_torch = load_model(graph, runtime="torch")  # the graph carries the checkpoint
+    assert on_torch.runtime == "torch" and on_torch.meta["arch"] == "cnn"
+    assert np.abs(on_torch.predict_proba(faces) - got).max() < 1e-4
+    pair = tmp_path / "pair.onnx"
+    assert run("export", "ensemble", "-o", pair).exit_code == 0
+    with pytest.raises(EmocliError, match="pair.onnx: this ONNX graph holds no emocli network's "
+                                          "metadata .* it runs on opencv only"):
+        load_model(pair, runtime="torch")
 
 
 def test_an_onnx_file_that_is_not_a_face_model_is_one_error(tmp_path):

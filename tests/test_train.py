@@ -120,6 +120,13 @@ def test_init_from_fine_tunes_and_checks_the_architecture(tiny_run, small_cache,
     result = run("train", "--data", small_cache, *same, "-o", tmp_path / "ft", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["init_from"] == str(best)
+    graph = tmp_path / "best.onnx"  # the same weights in an exported graph: the same run
+    assert run("export", best, "-o", graph).exit_code == 0
+    same[-1] = graph
+    result = run("train", "--data", small_cache, *same, "-o", tmp_path / "fg", "--json")
+    assert result.exit_code == 0, result.stderr
+    runs = [pd.read_csv(tmp_path / r / "metrics.csv").drop(columns="seconds") for r in ("ft", "fg")]
+    assert runs[0].equals(runs[1])
     other = run("train", "--data", small_cache, "--arch", "cnn", "--conv", "2",
                 "--init-from", best, "-o", tmp_path / "x")
     assert other.exit_code == 2

@@ -38,7 +38,7 @@ def export(
     from emocli.models import export_checkpoint
     from emocli.predict import export_onnx, load_model
 
-    # names a missing or refused file before anything is written; export reads the .pt weights
+    # names a missing or refused file before anything is written
     predictor = load_model(model, runtime="torch")
     done = {"model": model}
     if checkpoint is not None:

@@ -137,7 +137,8 @@ def train(
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Run directory (default: runs/train/exp, exp2, ...).")] = None,
     init_from: Annotated[Optional[Path], typer.Option(
-        help="Start from the weights of this checkpoint (same architecture): fine-tuning.")] = None,
+        help="Start from the weights of this checkpoint, or of a graph `emocli export` wrote "
+             "from one network (same architecture): fine-tuning.")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue the run in this directory from weights/last.pt.")] = None,
     force: Annotated[bool, typer.Option(

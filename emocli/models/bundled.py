@@ -14,7 +14,10 @@ from emocli.errors import EmocliError
 @dataclass(frozen=True)
 class BundledModel:
     name: str
-    files: tuple[str, ...]  # in emocli/assets; several: their probabilities are averaged
+    # ONNX graphs in emocli/assets, each one network with its checkpoint metadata (`emocli
+    # export FILE.pt -o FILE.onnx --half`): OpenCV runs them without torch, and PyTorch reads
+    # its weights from them (`load_checkpoint`); several: their probabilities are averaged
+    files: tuple[str, ...]
     architecture: str
     parameters: int
     accuracy: dict[str, float] = field(default_factory=dict)  # FER2013 PublicTest, by --tta
@@ -27,22 +30,17 @@ class BundledModel:
     def paths(self) -> list[Path]:
         return [bundled_model_path(f) for f in self.files]
 
-    @property
-    def onnx_paths(self) -> list[Path]:
-        """The same networks as ONNX graphs (`emocli export FILE.pt -o FILE.onnx --half`),
-        what the bundled models run on by default (OpenCV's DNN module: no torch)."""
-        return [p.with_suffix(".onnx") for p in self.paths]
-
 
 BUNDLED = {m.name: m for m in (
-    BundledModel("default", ("default.pt",), "vgg width=40 (stages 4, fc 3, dropout 0.2), "
-                 "third.pt distilled from the earlier pair's flip-averaged answers with light "
-                 "augmentation (session 14)",
-                 4_613_279, {"none": 0.6854, "flip": 0.6871, "tencrop": 0.6804}),
-    BundledModel("ensemble", ("default.pt", "second.pt", "third.pt"),
-                 "default.pt, a vgg width=32 and the earlier default (third.pt), probabilities "
-                 "averaged (a face default.pt is sure of keeps its answer)", 13_031_973,
-                 {"none": 0.6888, "flip": 0.6941, "tencrop": 0.6835}, exit_margin=0.3),
+    BundledModel("default", ("default.onnx",), "vgg width=32 convs=2 (stages 4, fc 3, dropout "
+                 "0.25), from scratch in one session on 2 CPU cores (session 18)",
+                 4_589_735, {"none": 0.6890, "flip": 0.6957, "tencrop": 0.6888}),
+    BundledModel("ensemble", ("second.onnx", "third.onnx", "default.onnx"),
+                 "the earlier default (second.onnx: vgg width=40, distilled, session 14), a vgg "
+                 "width=32 (third.onnx) and default.onnx, probabilities averaged; a face "
+                 "second.onnx is sure of keeps its answer (55 M multiply-adds a face instead of "
+                 "211 M)", 13_008_429, {"none": 0.6957, "flip": 0.7016, "tencrop": 0.6879},
+                 exit_margin=0.6),
 )}
 DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
 TTA = ("none", "flip", "tencrop")
@@ -59,7 +57,7 @@ def model_file(spec: str) -> Path | None:
     return None
 
 
-def bundled_model_path(file: str = "default.pt") -> Path:
+def bundled_model_path(file: str = "default.onnx") -> Path:
     return Path(str(files("emocli") / "assets" / file))
 
 

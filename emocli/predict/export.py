@@ -14,6 +14,7 @@ from torch import nn
 from emocli import __version__
 from emocli.errors import EmocliError, JobFailed
 from emocli.fileio import atomic_path
+from emocli.models.checkpoint import ONNX_META
 from emocli.predict.loading import Ensemble, plain_average
 from emocli.predict.predictor import Predictor
 
@@ -59,13 +60,17 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path,
     with atomic_path(dst) as tmp:
         with warnings.catch_warnings():  # the TorchScript exporter announces its successor
             warnings.simplefilter("ignore")
+            # unfolded, the weights keep their state-dict names (`load_checkpoint` reads them
+            # back); OpenCV folds BatchNorm into the convolutions itself
             torch.onnx.export(graph, (torch.zeros(2, 1, size, size),), str(tmp), dynamo=False,
                               input_names=["faces"], output_names=["probabilities"],
                               dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}},
-                              opset_version=ONNX_OPSET, do_constant_folding=not half)
+                              opset_version=ONNX_OPSET, do_constant_folding=False)
         proto = onnx.load(str(tmp))
         meta = {"classes": json.dumps(members[0].classes), "input": "gray 0-255 (N, 1, 48, 48)",
                 "model": model.name, "emocli_version": __version__}
+        if len(members) == 1:  # one network: the graph is its checkpoint too (load_checkpoint)
+            meta[ONNX_META] = json.dumps(members[0].meta)
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         if half:

@@ -16,8 +16,9 @@ def load_model(spec: str | Path | None = None, runtime: str = "auto"):
     """A model file (a `.pt` checkpoint, or a `.onnx` graph from `emocli export`), or a bundled
     model by name (see BUNDLED); None means DEFAULT_MODEL. An existing file wins over a bundled
     name (`model_file`). `runtime`: "auto" runs the bundled models and ONNX files on OpenCV's
-    DNN module (no torch) and checkpoints on PyTorch; "torch" loads the bundled models' PyTorch
-    weights; "opencv" refuses a checkpoint."""
+    DNN module (no torch) and checkpoints on PyTorch; "torch" runs them on PyTorch, with the
+    weights read from the graph (one network's, as `emocli export` writes it); "opencv"
+    refuses a checkpoint."""
     if runtime not in RUNTIMES:
         raise OptionError("runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     name = DEFAULT_MODEL if spec is None else str(spec)
@@ -25,8 +26,7 @@ def load_model(spec: str | Path | None = None, runtime: str = "auto"):
     if path is not None:
         return _load_file(path, name, runtime)
     bundled = BUNDLED[name]
-    onnx = runtime != "torch" and all(p.is_file() for p in bundled.onnx_paths)
-    paths = bundled.onnx_paths if onnx else bundled.paths
+    paths = bundled.paths
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise EmocliError(f"this build of emocli does not ship the {name!r} model "
@@ -40,9 +40,7 @@ def load_model(spec: str | Path | None = None, runtime: str = "auto"):
 
 
 def _load_file(path: Path, name: str, runtime: str):
-    if path.suffix.lower() == ".onnx":
-        if runtime == "torch":
-            raise OptionError("runtime", f"{path} is an ONNX graph: it runs on opencv, not torch")
+    if path.suffix.lower() == ".onnx" and runtime != "torch":  # torch reads one from export
         from emocli.predict.dnn import DnnPredictor
 
         return DnnPredictor(path, name)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from emocli.data.labels import EMOTIONS
 from emocli.data.preprocess import as_batch, normalize
 from emocli.errors import EmocliError
-from emocli.models.checkpoint import load_checkpoint, model_from_checkpoint
+from emocli.models.checkpoint import checkpoint_meta, load_checkpoint, model_from_checkpoint
 from emocli.predict.loading import check_predict_args, ten_crop_corners
 
 
@@ -34,7 +34,7 @@ class Predictor:
         self.classes = list(ckpt["classes"])
         self.norm = {k: float(ckpt["normalization"][k]) for k in ("mean", "std")}
         self.input_size = int(ckpt["input_size"])
-        self.metrics = ckpt.get("metrics", {})
+        self.meta = checkpoint_meta(ckpt)  # what an export writes beside the weights
 
     runtime = "torch"
 

@@ -22,7 +22,7 @@ from emocli.data.store import load_dataset
 from emocli.errors import EmocliError, OptionError
 from emocli.fileio import write_csv, write_text
 from emocli.models.bundled import model_file
-from emocli.models.checkpoint import load_checkpoint, save_checkpoint
+from emocli.models.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from emocli.models.factory import create_model
 from emocli.models.precision import autocast, autocast_dtype
 from emocli.outputs import Output, check_outputs
@@ -139,8 +139,7 @@ class Trainer:
         try:  # arguments that change no weights (dropout) may differ; shapes may not
             if ckpt["arch"] != self.cfg.arch:
                 raise RuntimeError
-            self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                        for k, v in ckpt["state_dict"].items()})
+            load_weights(self.model, ckpt["state_dict"])
         except RuntimeError:
             raise OptionError("init_from", f"{path} holds another architecture "
                               f"({ckpt['arch']} {ckpt['arch_args']}); it needs the same") from None
