@@ -87,7 +87,7 @@ def _checkpoint_from_onnx(path: Path) -> dict | None:
     try:
         described = json.loads(meta[ONNX_META])
     except ValueError:
-        return None
+        described = None
     if not isinstance(described, dict):
         return None
     state = {init.name[len(ONNX_PREFIX):].removesuffix(".fp16"):
