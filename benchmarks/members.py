@@ -3,11 +3,12 @@
 benchmarks/light.py darkens it, side by side in one run. Each member's probabilities are
 computed once; a combination is their plain average (the early exit changes no PublicTest
 answer at the margin the bundled ensemble uses: model card).
-Then, for the best combination, its best single member first, the early exit at each margin:
-the share of faces that keep the first member's answer, and the answers that changes.
+Then, for the best combination, the early exit with each of its members first, at each margin:
+the share of faces that keep the first member's answer, the answers that changes, the accuracy
+and the cost a face on OpenCV (what annotate pays: the exit is chosen with it in view).
 Target (issue 25): the combination >= 0.715, a single network >= 0.700, darkened within 3 points.
 
-Run: python benchmarks/members.py [MODEL ...] [--top 15]
+Run: python benchmarks/members.py [MODEL ...] [--top 15] [--exit m0+m1]
      (default: the bundled ensemble's members; a run's best.pt adds a candidate)
 """
 
@@ -15,7 +16,7 @@ import argparse
 import itertools
 
 import numpy as np
-from _common import FER_ZIP
+from _common import FER_ZIP, median_seconds
 from light import darken
 
 from emocli.data.readers import read_source
@@ -23,12 +24,16 @@ from emocli.models import BUNDLED
 from emocli.predict.loading import load_model, top_margin
 
 MARGINS = (0.6, 0.5, 0.4, 0.3, 0.25, 0.2)
+VIEWS = ("none", "flip", "dark")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="*", default=[str(p) for p in BUNDLED["ensemble"].paths])
     parser.add_argument("--top", type=int, default=15, help="combinations to show, best first")
+    parser.add_argument("--exit", default=None,
+                        help="the combination whose early exit to show, e.g. m0+m2 (default: "
+                             "the best)")
     args = parser.parse_args()
     faces, labels = read_source(FER_ZIP).split("val")
     views = {"clean": faces, "dark": darken(faces)}
@@ -55,18 +60,52 @@ def main() -> None:
     for none, flip, dark, members in rows[:args.top]:
         print(f"{'+'.join(names[m] for m in members):24s} {none:7.4f} {flip:7.4f} {dark:7.4f} "
               f"{100 * (none - dark):5.1f}pt")
-    best = max(rows[0][3], key=lambda m: accuracy([m], "none"))
-    members = [best, *(m for m in rows[0][3] if m != best)]
-    print(f"early exit of {'+'.join(names[m] for m in members)} (none):")
-    mean = np.mean([proba[m]["none"] for m in members], 0)
-    first = proba[best]["none"]
-    for margin in MARGINS:
-        sure = top_margin(first) > margin
-        answers = np.where(sure, first.argmax(1), mean.argmax(1))
-        print(f"  margin {margin:4.2f}: {sure.mean():4.0%} exit early, "
-              f"{int((answers != mean.argmax(1)).sum())} answers changed, "
-              f"accuracy {(answers == labels).mean():.4f}")
+    chosen = rows[0][3] if args.exit is None else [
+        next(spec for spec, short in names.items() if short == m) for m in args.exit.split("+")]
+    exits(chosen, proba, labels, names, faces)
 
+
+def cost_ms(spec: str, faces: np.ndarray) -> float:
+    """Milliseconds a face of `spec` on OpenCV's DNN module, one thread, in batches of 16 (as
+    annotate classifies a crowd)."""
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        model = load_model(spec)
+        model.predict_proba(faces[:16])
+        return 1000 * median_seconds(lambda: model.predict_proba(faces[:16]), 5) / 16
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def exits(members, proba, labels, names, faces) -> None:
+    """The early exit with each member first: at each margin, the faces that keep the first
+    member's answer, the answers that changes against the plain average, the accuracy, and
+    the cost a face (the first member's, plus the others' for the faces that stay)."""
+    cost = {m: cost_ms(m, faces) for m in members}
+    print("cost a face (OpenCV, 1 thread, batches of 16): "
+          + ", ".join(f"{names[m]} {cost[m]:.2f} ms" for m in members))
+    mean = {v: np.mean([proba[m][v] for m in members], 0) for v in VIEWS}
+    print(f"early exit ({'+'.join(names[m] for m in members)}; none / flip / dark):")
+    print(f"  {'first':5s} {'margin':>6s} {'exit':>15s} {'changed':>12s} "
+          f"{'accuracy':>22s} {'ms a face':>9s}")
+    print(f"  {'-':5s} {'none':>6s} {'':15s} {'':12s} "
+          + " ".join(f"{(mean[v].argmax(1) == labels).mean():.4f}" for v in VIEWS)
+          + f" {sum(cost.values()):9.2f}")
+    for first in members:
+        rest = sum(cost[m] for m in members if m != first)
+        for margin in MARGINS:
+            sure = {v: top_margin(proba[first][v]) > margin for v in VIEWS}
+            answers = {v: np.where(sure[v], proba[first][v].argmax(1), mean[v].argmax(1))
+                       for v in VIEWS}
+            print(f"  {names[first]:5s} {margin:6.2f} "
+                  + "/".join(f"{sure[v].mean():4.0%}" for v in VIEWS) + " "
+                  + "/".join(f"{int((answers[v] != mean[v].argmax(1)).sum()):3d}"
+                             for v in VIEWS) + " "
+                  + " ".join(f"{(answers[v] == labels).mean():.4f}" for v in VIEWS)
+                  + f" {cost[first] + (1 - sure['none'].mean()) * rest:9.2f}")
 
 if __name__ == "__main__":
     main()

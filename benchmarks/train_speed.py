@@ -17,6 +17,7 @@ network on 40-px crops against 48 px.
 
 Run: python benchmarks/train_speed.py [--arch vgg] [--batches 30] [--recipe-epochs 3]
      python benchmarks/train_speed.py --levers [--arch vgg] [--batches 20] [--repeats 2]
+                                      [--precision bf16]
 """
 
 import argparse
@@ -125,6 +126,8 @@ def main() -> None:
     parser.add_argument("--recipe-subset", type=int, default=10000)
     parser.add_argument("--levers", action="store_true",
                         help="measure each lever on an epoch's cost instead")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="--levers: the precision of every loop (a teacher runs in it too)")
     args = parser.parse_args()
     if args.levers:
         return levers(args)
@@ -174,7 +177,8 @@ def levers(args) -> None:
     n = args.batch_size * args.batches
     data = read_source(FER_ZIP)
     base = TrainConfig(arch=args.arch, optim="sgd", lr=0.01, schedule="constant", epochs=1,
-                       batch_size=args.batch_size, subset=n, label_smoothing=0.1).validate()
+                       batch_size=args.batch_size, subset=n, label_smoothing=0.1,
+                       precision=args.precision).validate()
     runs = {"baseline": (base, Trainer), "channels-last off": (base, _Contiguous),
             **{name: (replace(base, **change).validate(), Trainer)
                for name, change in LEVERS.items()}}
@@ -187,14 +191,16 @@ def levers(args) -> None:
         speed["torch.compile (warm)"] = []
         for _ in range(args.repeats):
             for name, (cfg, cls) in runs.items():
-                speed[name].append(emocli_loop(data, cfg, Path(tmp) / "run", trainer_class=cls))
+                speed[name].append(emocli_loop(data, cfg, Path(tmp) / "run", args.precision,
+                                               trainer_class=cls))
             tic = time.perf_counter()
             compiled._train_epoch(1)
             speed["torch.compile (warm)"].append(n / (time.perf_counter() - tic))
         sides = {side: [ceiling_at(args.arch, side, args.batch_size, args.batches)
                         for _ in range(args.repeats)] for side in (48, 40)}
     med = {name: statistics.median(v) for name, v in speed.items()}
-    print(f"{args.arch}, {n} training images, batch {args.batch_size}, fp32, torch threads "
+    print(f"{args.arch}, {n} training images, batch {args.batch_size}, {args.precision}, "
+          f"torch threads "
           f"{torch.get_num_threads()}, medians of {args.repeats} interleaved:")
     print(f"{'lever':34s} {'images/s':>9s} {'x baseline':>11s}")
     for name, value in med.items():

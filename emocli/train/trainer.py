@@ -226,7 +226,9 @@ class Trainer:
         if self.teacher is None:
             return None
         pixels = x.float() * self.norm["std"] + self.norm["mean"]
-        return self.teacher.proba_pixels(pixels.contiguous(), self.cfg.distill_tta).to(x.device)
+        with autocast(self.autocast, self.device):  # the student's precision: bf16 halves its cost
+            proba = self.teacher.proba_pixels(pixels.contiguous(), self.cfg.distill_tta)
+        return proba.to(x.device)
 
     def _mixup(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
         """Blend each image with another of the batch; (lambda, partner indices) or None."""
