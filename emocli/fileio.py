@@ -81,7 +81,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
         os.replace(tmp_path, target)
     except OSError as exc:  # a full or read-only disk: the user's path and the OS's reason
         raise JobFailed(f"{target}: {(exc.strerror or str(exc)).lower()}") from None
-    except RuntimeError as exc:  # torch.save reports a full disk as an "enforce fail"
+    except RuntimeError:  # torch.save reports a full disk as an "enforce fail"
         if not _full(target.parent):
             raise
         raise JobFailed(f"{target}: no space left on device") from None

@@ -3,7 +3,6 @@ atomically, so that two runs started at the same moment never share one."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from emocli.errors import EmocliError

@@ -248,7 +248,7 @@ def test_a_cut_off_video_says_what_is_missing_and_exits_1(tmp_path):
     assert lines[-1] == f"emocli: error: {cut}: cut off before the end (see above)"
     warning = next(line for line in lines if "ends early" in line)
     read = int(warning.split(": the file ends early: ")[1].split()[0])
-    assert 20 < read < 80 and f"of the 115 frames its container announces" in warning
+    assert 20 < read < 80 and "of the 115 frames its container announces" in warning
     assert f"({115 - read} missing)" in warning
     whole_run = emocli("annotate", whole, "-o", tmp_path / "whole-out.mp4", cwd=tmp_path)
     assert whole_run.returncode == 0 and "missing" not in whole_run.stderr

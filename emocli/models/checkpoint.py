@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
