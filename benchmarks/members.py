@@ -1,8 +1,8 @@
 """Which networks to average: every combination of the candidate members on FER2013 PublicTest
 (the val split; never the withheld PrivateTest), clean, with flip averaging, and darkened as
 benchmarks/light.py darkens it, side by side in one run. Each member's probabilities are
-computed once; a combination is their plain average (the early exit changes no PublicTest
-answer at the margin the bundled ensemble uses: model card).
+computed once; a combination is their plain average (the bundled ensemble's early exit costs
+it no PublicTest accuracy: model card).
 Then, for the best combination, the early exit with each of its members first, at each margin:
 the share of faces that keep the first member's answer, the answers that changes, the accuracy
 and the cost a face on OpenCV (what annotate pays: the exit is chosen with it in view).
@@ -37,9 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     faces, labels = read_source(FER_ZIP).split("val")
     views = {"clean": faces, "dark": darken(faces)}
-    proba = {}
-    for spec in args.models:
-        model = load_model(spec)
+    proba, models = {}, {spec: load_model(spec) for spec in args.models}
+    for spec, model in models.items():
         proba[spec] = {"none": model.predict_proba(views["clean"]),
                        "flip": model.predict_proba(views["clean"], tta="flip"),
                        "dark": model.predict_proba(views["dark"])}
@@ -62,29 +61,28 @@ def main() -> None:
               f"{100 * (none - dark):5.1f}pt")
     chosen = rows[0][3] if args.exit is None else [
         next(spec for spec, short in names.items() if short == m) for m in args.exit.split("+")]
-    exits(chosen, proba, labels, names, faces)
+    cost = {m: cost_ms(models[m], faces) for m in chosen}
+    exits(chosen, proba, labels, names, cost)
 
 
-def cost_ms(spec: str, faces: np.ndarray) -> float:
-    """Milliseconds a face of `spec` on OpenCV's DNN module, one thread, in batches of 16 (as
-    annotate classifies a crowd)."""
+def cost_ms(model, faces: np.ndarray) -> float:
+    """Milliseconds a face of `model` (on OpenCV's DNN module, as bundled graphs load) with one
+    thread, in batches of 16 (as annotate classifies a crowd)."""
     import cv2
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        model = load_model(spec)
         model.predict_proba(faces[:16])
         return 1000 * median_seconds(lambda: model.predict_proba(faces[:16]), 5) / 16
     finally:
         cv2.setNumThreads(threads)
 
 
-def exits(members, proba, labels, names, faces) -> None:
+def exits(members, proba, labels, names, cost) -> None:
     """The early exit with each member first: at each margin, the faces that keep the first
     member's answer, the answers that changes against the plain average, the accuracy, and
     the cost a face (the first member's, plus the others' for the faces that stay)."""
-    cost = {m: cost_ms(m, faces) for m in members}
     print("cost a face (OpenCV, 1 thread, batches of 16): "
           + ", ".join(f"{names[m]} {cost[m]:.2f} ms" for m in members))
     mean = {v: np.mean([proba[m][v] for m in members], 0) for v in VIEWS}

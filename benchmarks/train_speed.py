@@ -200,8 +200,7 @@ def levers(args) -> None:
                         for _ in range(args.repeats)] for side in (48, 40)}
     med = {name: statistics.median(v) for name, v in speed.items()}
     print(f"{args.arch}, {n} training images, batch {args.batch_size}, {args.precision}, "
-          f"torch threads "
-          f"{torch.get_num_threads()}, medians of {args.repeats} interleaved:")
+          f"torch threads {torch.get_num_threads()}, medians of {args.repeats} interleaved:")
     print(f"{'lever':34s} {'images/s':>9s} {'x baseline':>11s}")
     for name, value in med.items():
         print(f"{name:34s} {value:9.0f} {value / med['baseline']:10.2f}x")
