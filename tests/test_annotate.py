@@ -83,34 +83,45 @@ def test_the_first_and_last_frames_have_every_thread_and_the_rest_one_a_stage(ti
     """While frames are tracked, OpenCV's pool is held to one thread (each stage has its own),
     but the first frame's full pass, with nothing else at work, has the pool at its own size;
     the frames left when tracking ends are labelled with the pool at its own size, in batches
-    of 8 that the encoder takes while the next is labelled; the size is restored after."""
+    of 8 that the encoder takes while the next is labelled; the size is restored after. While
+    tracking, the labeller gets 8-32 frames at a time (as few as 8 when it is idle)."""
     from emocli.video import pipeline
     from emocli.video.annotate import annotate_video
 
-    seen, tracked, real, real_track = [], [], pipeline.Annotator.label, pipeline.Annotator.track
+    seen, tracked, left = [], [], []
+    real, real_track, real_release = (pipeline.Annotator.label, pipeline.Annotator.track,
+                                      pipeline.Annotator.release)
 
     def label(self, frames):
         seen.append((len(frames), cv2.getNumThreads()))
         return real(self, frames)
 
-    def track(self, frame):
+    def track(self, frame, eager=False):
         tracked.append(cv2.getNumThreads())
-        return real_track(self, frame)
+        return real_track(self, frame, eager)
+
+    def release(self):
+        left.extend(real_release(self))
+        return list(left)
 
     monkeypatch.setattr(pipeline.Annotator, "label", label)
     monkeypatch.setattr(pipeline.Annotator, "track", track)
+    monkeypatch.setattr(pipeline.Annotator, "release", release)
     before = cv2.getNumThreads()
     cv2.setNumThreads(3)
     try:
-        annotate_video(CLIP, None, tiny_model, pipeline.AnnotateOptions(audio=False))
+        result = annotate_video(CLIP, None, tiny_model, pipeline.AnnotateOptions(audio=False))
         assert cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)
-    tracking = [threads for frames, threads in seen if frames == 32]
-    tail = seen[len(tracking):]
-    assert len(tracking) == 3 and set(tracking) == {1}
-    assert [frames for frames, _ in tail] == [8, 8, 3] and {t for _, t in tail} == {3}
-    assert tracked[0] == 3 and set(tracked[1:]) == {1} and len(tracked) > 100
+    threads = [t for _, t in seen]
+    tracking, tail = seen[:threads.index(3)], seen[threads.index(3):]
+    assert tracking and {t for _, t in tracking} == {1}
+    assert all(8 <= frames <= 32 for frames, _ in tracking)
+    assert {t for _, t in tail} == {3} and all(frames == 8 for frames, _ in tail[:-1])
+    assert sum(frames for frames, _ in tail) == len(left) > 0
+    assert sum(frames for frames, _ in seen) == result.frames == 115
+    assert tracked[0] == 3 and set(tracked[1:]) == {1} and len(tracked) == 115
 
 
 def test_image_input(tiny_model, tmp_path):

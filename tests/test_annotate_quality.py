@@ -10,6 +10,7 @@ import pytest
 from media_truth import CLIPS, CROWD_FACES, FACES, MEDIA, PHOTOS, make_crowd_clip, right_share
 
 from emocli.predict.loading import load_model
+from emocli.video import pipeline
 from emocli.video.annotate import annotate_image, annotate_video
 from emocli.video.crops import face_crops
 from emocli.video.detectors import create_detector, list_detectors
@@ -124,6 +125,28 @@ def test_a_steady_face_is_classified_less_often_and_keeps_its_labels(model, dete
     assert same >= 0.97, same
 
 
+def test_the_labels_do_not_depend_on_how_frames_are_handed_to_the_labeller(model, detector):
+    """An idle labeller takes final frames in quarter batches (`track(eager=True)`), a busy one
+    whole batches: on the crying-then-laughing clip, whose faces turn steady and unsteady, the
+    same classifications, scores and labels either way."""
+    clip = FACES / "pyfeat_WolfgangLanger_Pexels.mp4"
+    opts = AnnotateOptions(detector=detector, audio=False)
+    runs, sizes = {}, []
+    for eager in (False, True):
+        annotator, done = pipeline.Annotator(model, opts), []
+        cap = cv2.VideoCapture(str(clip))
+        while (frame := cap.read()[1]) is not None:
+            ready = annotator.track(frame, eager=eager)
+            sizes += [len(ready)] if eager and ready else []
+            done += annotator.label(ready)
+        done += annotator.finish()
+        runs[eager] = [(r.frame, r.track, r.label, r.proba.round(5).tolist(),
+                        None if r.raw is None else r.raw.round(5).tolist())
+                       for frame in done for r in frame.faces]
+    assert min(sizes) == opts.batch // pipeline.EAGER_SHARE < opts.batch  # quarter batches
+    assert len(runs[True]) > 100 and runs[True] == runs[False]
+
+
 @pytest.mark.parametrize("photo", list(PHOTOS), ids=lambda p: p.name)
 def test_every_photo_gets_its_exact_count(model, detector, tmp_path, photo):
     result = annotate_image(photo, tmp_path / "out.png", model, AnnotateOptions(detector))
@@ -171,8 +194,6 @@ def test_full_passes_run_ahead_in_a_thread_of_their_own_and_change_nothing(
     it is tracked, on a detector of its own in another thread, so that tracking does not wait
     for it; the faces, tracks and labels are those of frame-by-frame `push`."""
     import threading
-
-    from emocli.video import pipeline
 
     threads, real = set(), pipeline.create_detector
 
@@ -342,22 +363,19 @@ def test_tracking_keeps_one_face_one_track_with_each_detector(model, tmp_path, d
     assert len(result.summary()["tracks"]) == 1
 
 
-def test_a_face_that_appears_late_is_drawn_from_its_first_frame(model, tmp_path):
+@pytest.mark.parametrize("eager", [False, True], ids=["batches", "eager"])
+def test_a_face_that_appears_late_is_drawn_from_its_first_frame(model, eager):
+    """Full passes run on frames 0, 30, 60, ...: a face that appears at 31 is found at 60 and
+    followed back to 31, also when an idle labeller takes final frames early (`eager`)."""
     cap = cv2.VideoCapture(str(CLIP))
     frames = []
     while (frame := cap.read()[1]) is not None:
-        frames.append(frame)
-    src = tmp_path / "late.avi"
-    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 25,
-                             frames[0].shape[1::-1])
-    for i, frame in enumerate(frames):
-        writer.write(np.zeros_like(frame) if i < 41 else frame)
-    writer.release()
-    # full passes run on frames 0, 30, 60, ...: the face is found at 60, drawn from 41
-    result = annotate_video(src, tmp_path / "out.avi", model, AnnotateOptions(audio=False))
-    counts = faces_per_frame(result)
-    assert counts[:41] == [0] * 41
-    assert counts[41:] == [1] * (len(frames) - 41)
+        frames.append(np.zeros_like(frame) if len(frames) < 31 else frame)
+    annotator, done = pipeline.Annotator(model, AnnotateOptions(audio=False)), []
+    for frame in frames:
+        done += annotator.label(annotator.track(frame, eager=eager))
+    done += annotator.finish()
+    assert [len(frame.faces) for frame in done] == [0] * 31 + [1] * (len(frames) - 31)
 
 
 def test_levelling_turns_a_tilted_face_upright():

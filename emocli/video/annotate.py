@@ -22,6 +22,7 @@ from emocli.fileio import atomic_path, interrupt_deferred
 from emocli.video import media
 from emocli.video.detectors import Detector, create_detector
 from emocli.video.pipeline import (
+    EAGER_SHARE,
     AnnotatedFrame,
     AnnotateOptions,
     Annotator,
@@ -33,7 +34,6 @@ from emocli.video.sources import Limits, Source, parse_source
 from emocli.video.tracker import MATCHER
 
 LIVE_BATCH = 4  # frames labelled together from a live source (latency over throughput)
-TAIL_SHARE = 4  # the frames left at the end are labelled in batches this much smaller
 LOOKAHEAD_BYTES = 192 << 20  # frames foreseen before they are tracked: 30 of 1080p, 8 of 4K
 
 
@@ -206,7 +206,8 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
         if wide:
             _pools(pools)
         try:
-            ready = annotator.track(frame)
+            # an idle labeller takes final frames early, so less is left for after tracking
+            ready = annotator.track(frame, eager=not pending or pending[-1].done())
         finally:
             if wide:
                 _pools((1, 1))
@@ -230,10 +231,10 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
                 track(ahead.popleft())
         while ahead:
             track(ahead.popleft())
-        # the last held frames (delay + batch: 40% of a 4-second clip) are labelled with
+        # the last held frames (13-45: up to 40% of a 4-second clip) are labelled with
         # tracking and decoding done: by the pools inside OpenCV and torch at their own size,
         # in small batches that the encoder takes while the next is labelled
-        rest, batch = annotator.release(), max(1, annotator.opts.batch // TAIL_SHARE)
+        rest, batch = annotator.release(), max(1, annotator.opts.batch // EAGER_SHARE)
         if pools:
             labeller.submit(_pools, pools)  # in the labeller's thread, after its last batch
         for lo in range(0, len(rest), batch):

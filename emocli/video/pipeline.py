@@ -38,6 +38,7 @@ REGION_MIN_PAD = 24  # px; detectors miss small faces (20 px, dim) in regions wi
 REGION_SHRINK = 0.8  # a region may be scaled down this much more to fit the detector's stride
 STEADY_MARGIN = 0.5  # a face sure of one emotion twice in a row is classified less often
 STEADY_HITS = 6  # a face found this often, and at its last look, is looked for less often
+EAGER_SHARE = 4  # an idle labeller takes final frames once this share of a batch is ready
 
 
 @dataclass
@@ -154,7 +155,11 @@ class Annotator:
         self._last_seen: dict[int, tuple[int, np.ndarray]] = {}
         self._last_classified: dict[int, int] = {}
         self._answers: dict[int, tuple[int, bool]] = {}  # a face's last: emotion, sure
+        # faces steady as of the end of the last block of `batch` frames (the classification
+        # rhythm is the same however the frames are handed to `label`), and as of now
         self._steady: set[int] = set()
+        self._next_steady: set[int] = set()
+        self._block = 0
         self._smoothers: dict[int, LabelSmoother] = {}
         self._scale: float | None = None
         self._last_full = -(10**9)
@@ -343,8 +348,9 @@ class Annotator:
 
     def _classify(self, frames: list[_Held]) -> dict[tuple[int, int], np.ndarray]:
         """Raw probabilities for the faces due for classification in these frames, in one batch
-        (small ones cost up to 2.8x as much a face). A face is steady for the next batch when
-        its last two answers put the same emotion STEADY_MARGIN ahead of the next."""
+        (small ones cost up to 2.8x as much a face). A face is steady from the next block of
+        `batch` frames on when its last two answers put the same emotion STEADY_MARGIN ahead of
+        the next."""
         due: list[tuple[_Held, _State]] = []
         for held in frames:
             for s in held.states:
@@ -364,14 +370,18 @@ class Annotator:
         for (_, s), top, sure in zip(due, proba.argmax(1), top_margin(proba) >= STEADY_MARGIN):
             answer = (int(top), bool(sure))
             if sure and self._answers.get(s.track) == answer:
-                self._steady.add(s.track)
+                self._next_steady.add(s.track)
             else:
-                self._steady.discard(s.track)
+                self._next_steady.discard(s.track)
             self._answers[s.track] = answer
         return {(held.index, s.track): p for (held, s), p in zip(due, proba)}
 
     def _finalize(self, frames: list[_Held]) -> list[AnnotatedFrame]:
-        raw = self._classify(frames)
+        raw = {}
+        for block, run in groupby(frames, key=lambda held: held.index // self.opts.batch):
+            if block != self._block:
+                self._block, self._steady = block, set(self._next_steady)
+            raw.update(self._classify(list(run)))
         done = []
         for held in frames:
             rows = []
@@ -403,16 +413,32 @@ class Annotator:
 
     # `push` in two halves, for callers that label in another thread than they track in (in
     # order: each `label` call after the previous one)
-    def track(self, frame: np.ndarray) -> list[_Held]:
-        """Detect and track in the next frame; return the held-back frames now ready to label."""
+    def track(self, frame: np.ndarray, eager: bool = False) -> list[_Held]:
+        """Detect and track in the next frame; return the held-back frames now ready to label:
+        a batch of them, or with `eager` (for a labeller with nothing to do) as few as a
+        quarter batch."""
         index = self._count
         states = self._observe(frame)
         self._count += 1
         self._bridge(index, states)
         self._held.append(_Held(index, index / self.fps, frame, states))
-        if len(self._held) < self.delay + self.opts.batch:
+        final = self._final()
+        if final < (max(1, self.opts.batch // EAGER_SHARE) if eager else self.opts.batch):
             return []
-        return [self._held.popleft() for _ in range(self.opts.batch)]
+        return [self._held.popleft() for _ in range(min(final, self.opts.batch))]
+
+    def _final(self) -> int:
+        """How many held frames, oldest first, no later frame can change: `delay` frames old,
+        and older than the next scheduled full pass, which follows the faces it finds back to
+        them (or, when full passes are far apart, held a batch longer)."""
+        last, every, final = self._count - 1, self.opts.detect_every, 0
+        for held in self._held:
+            age = last - held.index
+            if age < self.delay or (last < (held.index // every + 1) * every
+                                    and age < self.delay + self.opts.batch):
+                break
+            final += 1
+        return final
 
     def release(self) -> list[_Held]:
         """After the last frame: all held-back frames, ready to label."""
