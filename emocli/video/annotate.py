@@ -22,7 +22,6 @@ from emocli.fileio import atomic_path, interrupt_deferred
 from emocli.video import media
 from emocli.video.detectors import Detector, create_detector
 from emocli.video.pipeline import (
-    EAGER_SHARE,
     AnnotatedFrame,
     AnnotateOptions,
     Annotator,
@@ -234,7 +233,7 @@ def _annotate_frames(reader: media.VideoReader, annotator: Annotator,
         # the last held frames (13-45: up to 40% of a 4-second clip) are labelled with
         # tracking and decoding done: by the pools inside OpenCV and torch at their own size,
         # in small batches that the encoder takes while the next is labelled
-        rest, batch = annotator.release(), max(1, annotator.opts.batch // EAGER_SHARE)
+        rest, batch = annotator.release(), annotator.small_batch
         if pools:
             labeller.submit(_pools, pools)  # in the labeller's thread, after its last batch
         for lo in range(0, len(rest), batch):

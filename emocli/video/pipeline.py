@@ -423,9 +423,14 @@ class Annotator:
         self._bridge(index, states)
         self._held.append(_Held(index, index / self.fps, frame, states))
         final = self._final()
-        if final < (max(1, self.opts.batch // EAGER_SHARE) if eager else self.opts.batch):
+        if final < (self.small_batch if eager else self.opts.batch):
             return []
         return [self._held.popleft() for _ in range(min(final, self.opts.batch))]
+
+    @property
+    def small_batch(self) -> int:
+        """Frames an idle labeller takes at once, and the tail is labelled in: a quarter batch."""
+        return max(1, self.opts.batch // EAGER_SHARE)
 
     def _final(self) -> int:
         """How many held frames, oldest first, no later frame can change: `delay` frames old,
