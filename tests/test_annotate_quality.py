@@ -197,15 +197,17 @@ def test_full_passes_run_ahead_in_a_thread_of_their_own_and_change_nothing(
 
     threads, real = set(), pipeline.create_detector
 
-    def spied(*args):
-        found = real(*args)
-        detect = found.detect
-
-        def detect_noting_the_thread(frame, sizes=None):
+    def noting_the_thread(method):
+        def run(*args):
             threads.add(threading.current_thread().name)
-            return detect(frame, sizes)
+            return method(*args)
+        return run
 
-        found.detect = detect_noting_the_thread
+    def spied(*args):  # a full pass: `detect`, or `propose` where the detector splits it
+        found = real(*args)
+        for name in ("detect", "propose"):
+            if hasattr(found, name):
+                setattr(found, name, noting_the_thread(getattr(found, name)))
         return found
 
     monkeypatch.setattr(pipeline, "create_detector", spied)

@@ -9,7 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from media_truth import MEDIA, PHOTOS
+from media_truth import FACES, MEDIA, PHOTOS
 
 from emocli.errors import EmocliError
 from emocli.home import home
@@ -153,3 +153,23 @@ def test_refine_finds_a_known_face_where_predicted_and_one_that_moved(monkeypatc
         assert calls == [2 * len(known), *shifted]
         assert len(boxes) == 1 and scores[0] > 0.9 and marks.shape == (1, 5, 2)
         assert np.abs(boxes[0] - face).max() < 0.1 * side
+
+
+def test_a_split_pass_skips_the_faces_already_found_and_finds_the_others(monkeypatch):
+    """`detect` is `propose` then `confirm`; told the faces already found, `confirm` gives R-Net
+    fewer proposals and finds the other faces, as `detect` found them."""
+    photo = FACES / "dlib_2007_007763.jpg"
+    net, image = MTCNN(), _rgb(photo)
+    boxes, _, _ = net.detect(image)
+    assert len(boxes) >= PHOTOS[photo]  # 7 faces (and a low-scored box the detector drops)
+    proposals = net.propose(image)
+    np.testing.assert_array_equal(net.confirm(image, proposals)[0], boxes)
+    seen = []
+    rnet = net.rnet
+    monkeypatch.setattr(net, "rnet", lambda x: seen.append(len(x)) or rnet(x))
+    order = np.argsort(boxes[:, 0])  # the left half of the row found already
+    known, others = boxes[order[:3]], boxes[order[3:]]
+    found, _, _ = net.confirm(image, proposals, known)
+    assert seen[0] < len(proposals)
+    assert len(found) == len(others)
+    assert np.abs(found[np.argsort(found[:, 0])] - others).max() < 1.0  # pixels

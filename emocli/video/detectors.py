@@ -39,6 +39,8 @@ class Detector(Protocol):
     # optional: `redetect(frame, boxes) -> Detections`, the faces near these (predicted) boxes,
     # for region passes of all faces in one call; with `known_floor`, `redetect(frame, boxes,
     # floor)` keeps scores down to it for faces not yet sure or followed back in held frames;
+    # with `redetect`, `propose(frame)` and `confirm(frame, proposals, found) -> Detections`
+    # split a full pass, so that the later half skips the faces already found by `redetect`;
     # `stride`: it pads its input to multiples of this (and costs what the padded image
     # costs), so region passes fit their sides to it;
     # `parallel`: True where two instances detect at the same time in two threads, each at
@@ -259,6 +261,15 @@ class MTCNNDetector:
 
     def detect(self, frame: np.ndarray, sizes: tuple[float, float] | None = None) -> Detections:
         return self._detections(*self.net.detect(frame, sizes))
+
+    def propose(self, frame: np.ndarray) -> np.ndarray:
+        """A full pass in two halves, for a pipeline that finds its known faces by `redetect`
+        in between: first P-Net's candidate boxes over the frame, ..."""
+        return self.net.propose(frame)
+
+    def confirm(self, frame: np.ndarray, proposals: np.ndarray, found: np.ndarray) -> Detections:
+        """... then the faces among them, but for those on the faces `found` (x, y, w, h)."""
+        return self._detections(*self.net.confirm(frame, proposals, xyxy(found)))
 
     def redetect(self, frame: np.ndarray, boxes: np.ndarray, floor: float | None = None
                  ) -> Detections:

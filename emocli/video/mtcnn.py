@@ -43,6 +43,8 @@ CENTRED = [(0, 0, grow) for grow in SIZES]
 SHIFTED = [(dx, dy, grow) for dx in (-0.25, 0, 0.25) for dy in (-0.25, 0, 0.25)
            for grow in SIZES if dx or dy]
 FOUND_IOU = 0.3  # a known box overlapping a face this much is that face, found
+# a proposal whose area lies this much inside a face already found is that face's: skipped
+ON_FOUND = 0.5
 
 
 def weights_dir() -> Path | None:
@@ -224,7 +226,10 @@ class MTCNN:
             scale *= PYRAMID_FACTOR
         return out
 
-    def _proposals(self, image: np.ndarray, sizes) -> tuple[np.ndarray, np.ndarray]:
+    def propose(self, image: np.ndarray, sizes: tuple[float, float] | None = None
+                ) -> np.ndarray:
+        """P-Net's candidate boxes (x1, y1, x2, y2) over the pyramid: the first half of
+        `detect`."""
         height, width = image.shape[:2]
         boxes, scores, level = [], [], image
         for i, scale in enumerate(self.scales(height, width, sizes)):
@@ -245,16 +250,24 @@ class MTCNN:
             boxes.append(found[keep])
             scores.append(score[keep])
         if not boxes:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+            return np.zeros((0, 4), np.float32)
         boxes, scores = np.concatenate(boxes), np.concatenate(scores)
-        keep = _keep(boxes, scores, 0.7)
-        return boxes[keep], scores[keep]
+        return boxes[_keep(boxes, scores, 0.7)]
 
     def detect(self, image: np.ndarray, sizes: tuple[float, float] | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`sizes`: the smallest and largest face side sought (default: all from min_face)."""
-        boxes, _ = self._proposals(image, sizes)
-        return self._refine(image, boxes)
+        return self.confirm(image, self.propose(image, sizes))
+
+    def confirm(self, image: np.ndarray, proposals: np.ndarray, found: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """R- and O-Net on P-Net's `proposals`: the second half of `detect`. `found`: faces
+        (x1, y1, x2, y2) already found in this image; the proposals lying mostly on one are
+        not looked at again (a tracked crowd's faces hold about half of a pass's proposals)."""
+        if found is not None and len(found) and len(proposals):
+            _, inside = overlaps(xywh(proposals), xywh(found))
+            proposals = proposals[inside.max(1) < ON_FOUND]
+        return self._refine(image, proposals)
 
     def refine(self, image: np.ndarray, boxes: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

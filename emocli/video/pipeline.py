@@ -169,6 +169,10 @@ class Annotator:
         known_floor = getattr(self.detector, "known_floor", None)
         self._redetect_known = (self._redetect if self._redetect is None or known_floor is None
                                 else functools.partial(self._redetect, floor=known_floor))
+        # a full pass in two halves (`propose`, `confirm`): the known faces are found by
+        # `redetect` in between, and the second half skips them
+        self._split = (opts.refine and self._redetect is not None
+                       and hasattr(self.detector, "propose"))
         # scheduled full passes started by `foresee`, on a detector of their own
         self._ahead = detector is None and getattr(self.detector, "parallel", False)
         self._early: dict[int, Future] = {}
@@ -185,6 +189,13 @@ class Annotator:
         scale = self._working_scale(frame)
         return (detector or self.detector).detect(resized(frame, scale)).scaled(scale)
 
+    def _proposals(self, frame: np.ndarray, detector: Detector | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The first half of a split full pass: the frame at the working scale, and the
+        detector's proposals on it."""
+        small = resized(frame, self._working_scale(frame))
+        return small, (detector or self.detector).propose(small)
+
     def foresee(self, frame: np.ndarray) -> None:
         """Frames come in order to `foresee` a few frames before `track`: a full pass due on
         schedule starts then, in another thread, so that tracking never waits for it (a full
@@ -197,12 +208,23 @@ class Annotator:
                           create_detector(self.opts.detector, self.opts.detector_model))
         self._working_scale(frame)  # set here, not raced for in the other thread
         pool, detector = self._pool
-        self._early[index] = pool.submit(self._full_pass, frame, detector)
+        work = self._proposals if self._split else self._full_pass
+        self._early[index] = pool.submit(work, frame, detector)
 
     def _full_pass_at(self, frame: np.ndarray, index: int) -> Detections:
-        """The full pass of frame `index`: the one `foresee` started, else one run now."""
+        """The full pass of frame `index`: the one `foresee` started, else one run now. Split,
+        its second half looks past the known faces, which are found first where predicted
+        (those not looked for in this frame yet)."""
         early = self._early.pop(index, None)
-        return early.result() if early is not None else self._full_pass(frame)
+        if not self._split:
+            return early.result() if early is not None else self._full_pass(frame)
+        small, proposals = early.result() if early is not None else self._proposals(frame)
+        tracker = self.tracker
+        self._redetect_tracks(frame, [t for t in tracker.tracks if not t.looked])
+        found = [t.box for t in tracker.tracks if t.detected]
+        scale = self._scale
+        return self.detector.confirm(small, proposals,
+                                     np.reshape(found, (-1, 4)) * scale).scaled(scale)
 
     def _region_pass(self, frame: np.ndarray, box: np.ndarray) -> Detections:
         """Re-detect one face in a small region around its predicted box, telling the
@@ -229,16 +251,20 @@ class Annotator:
         around it."""
         tracker = self.tracker
         due = [t for t in tracker.tracks if self._look_due(t)]
-        if not due:
-            return
-        if self._redetect is not None:  # a tentative face (dim, small) is kept as a known one
-            for group, redetect in (([t for t in due if t.confirmed], self._redetect),
-                                    ([t for t in due if not t.confirmed], self._redetect_known)):
-                if group:
-                    boxes = np.stack([tracker.predicted(t) for t in group])
-                    tracker.update_tracks(group, redetect(frame, boxes))
+        if self._redetect is not None:
+            self._redetect_tracks(frame, due)
         for track in [t for t in due if not t.detected]:  # the rest, one by one
             tracker.update_tracks([track], self._region_pass(frame, tracker.predicted(track)))
+
+    def _redetect_tracks(self, frame: np.ndarray, tracks: list) -> None:
+        """`redetect` these faces near their predicted boxes, in two calls: a tentative face
+        (dim, small) is kept down to the floor of known ones."""
+        tracker = self.tracker
+        for group, redetect in (([t for t in tracks if t.confirmed], self._redetect),
+                                ([t for t in tracks if not t.confirmed], self._redetect_known)):
+            if group:
+                boxes = np.stack([tracker.predicted(t) for t in group])
+                tracker.update_tracks(group, redetect(frame, boxes))
 
     def _look_due(self, track) -> bool:
         """A face is looked for at every region pass, but a steady one (confirmed, found
