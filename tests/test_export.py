@@ -69,6 +69,32 @@ def test_a_bundled_network_exports_as_the_checkpoint_its_graph_holds(tmp_path, f
     assert np.abs(got - load_model("default").predict_proba(faces)).max() < 1e-4  # opencv
 
 
+@pytest.mark.parametrize("arch", __import__("emocli.models").models.list_models())
+def test_every_architecture_exports_to_a_graph_opencv_runs_as_torch_does(arch, tmp_path,
+                                                                        tiny_model, faces):
+    """A network of each registry architecture, as a run would save it, exported as the bundled
+    ones are (float16 ONNX) and run on OpenCV's DNN module, which serves annotate: the same
+    probabilities as its PyTorch weights."""
+    from emocli.models import create_model
+    from emocli.models.checkpoint import checkpoint_meta, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    net = create_model(arch).eval()
+    with torch.no_grad():  # batch statistics as a trained network has them, not 0 and 1
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    src, graph = tmp_path / f"{arch}.pt", tmp_path / f"{arch}.onnx"
+    meta = checkpoint_meta(load_checkpoint(tiny_model)) | {"arch": arch, "arch_args": {}}
+    save_checkpoint(src, net, meta)
+    result = run("export", src, "-o", graph, "--half")
+    assert result.exit_code == 0, result.stderr
+    opencv = load_model(graph).predict_proba(faces)
+    assert load_model(graph).runtime == "opencv"
+    assert np.abs(opencv - load_model(src).predict_proba(faces)).max() < 2e-3  # float16 weights
+
+
 @pytest.mark.parametrize("described", ["{", '{"arch": "cnn"}', "[1, 2]"])
 def test_a_graph_whose_checkpoint_metadata_is_broken_is_refused_on_torch(tiny_model, tmp_path,
                                                                          faces, described):

@@ -103,11 +103,10 @@ def _half_weights(proto) -> None:
 
 def _check(path: Path, dst: Path, model: Predictor | Ensemble, images: np.ndarray,
            tolerance: float) -> float:
-    import cv2
+    from emocli.predict.dnn import DnnPredictor
 
-    net = cv2.dnn.readNetFromONNX(str(path))
-    net.setInput(images[:, None].astype(np.float32))
-    onnx_proba = net.forward()
+    # as `annotate` and `evaluate` run it: batches of 2 and 1 first, then these images
+    onnx_proba = DnnPredictor(path).predict_proba(images)
     torch_proba = model.predict_proba(images)
     worst = float(np.abs(onnx_proba - torch_proba).max())
     if not worst <= tolerance:
