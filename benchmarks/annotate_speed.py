@@ -116,6 +116,9 @@ def main() -> None:
                         help="default: three dev clips and the 1080p crowd (`crowd`)")
     parser.add_argument("--loops", nargs="*", default=None, help="default: all")
     args = parser.parse_args()
+    missing = [c for c in args.clips or [] if str(c) != "crowd" and not c.is_file()]
+    if missing:
+        parser.error(f"{missing[0]}: no such clip")
     model, on_torch = load_model(args.model), load_model(args.model, runtime="torch")
     every = plain_average(model)  # the same networks, without the early exit
     opts = AnnotateOptions(detector=args.detector, audio=False)
