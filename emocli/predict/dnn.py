@@ -30,6 +30,7 @@ class DnnPredictor:
             self.net = cv2.dnn.readNetFromONNX(str(path))
             shape = self._forward(np.zeros((1, INPUT_SIZE, INPUT_SIZE), np.float32)).shape
             if shape == (1, len(EMOTIONS)) and not self._same_at_any_batch_size():
+                # a built net keeps its fused layers: `enableFusion(False)` on it mends nothing
                 self.net = cv2.dnn.readNetFromONNX(str(path))
                 self.net.enableFusion(False)
         except cv2.error:
