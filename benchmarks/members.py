@@ -3,9 +3,10 @@
 benchmarks/light.py darkens it, side by side in one run. Each member's probabilities are
 computed once; a combination is their plain average (the bundled ensemble's early exit costs
 it no PublicTest accuracy: model card).
-Then, for the best combination, the early exit with each of its members first, at each margin:
-the share of faces that keep the first member's answer, the answers that changes, the accuracy
-and the cost a face on OpenCV (what annotate pays: the exit is chosen with it in view).
+Then, for the best combination, the early exit (the ensemble's cascade) with each of its members
+first, at each margin: the share of faces that leave after the first member, the answers that
+changes, the accuracy and the cost a face on OpenCV (what annotate pays: the exit is chosen
+with it in view).
 Target (issue 25): the combination >= 0.715, a single network >= 0.700, darkened within 3 points.
 
 Run: python benchmarks/members.py [MODEL ...] [--top 15] [--exit m0+m1]
@@ -21,7 +22,7 @@ from light import darken
 
 from emocli.data.readers import read_source
 from emocli.models import BUNDLED
-from emocli.predict.loading import load_model, top_margin
+from emocli.predict.loading import cascade, load_model
 
 MARGINS = (0.6, 0.5, 0.4, 0.3, 0.25, 0.2)
 VIEWS = ("none", "flip", "dark")
@@ -80,30 +81,44 @@ def cost_ms(model, faces: np.ndarray) -> float:
 
 
 def exits(members, proba, labels, names, cost) -> None:
-    """The early exit with each member first: at each margin, the faces that keep the first
-    member's answer, the answers that changes against the plain average, the accuracy, and
-    the cost a face (the first member's, plus the others' for the faces that stay)."""
+    """The early exit (`Ensemble`'s cascade) with each member first and the others cheapest
+    first: at each margin, the faces that leave after the first member, the answers that
+    changes against the plain average, the accuracy, and the cost a face (each member's for
+    the faces it is asked about)."""
     print("cost a face (OpenCV, 1 thread, batches of 16): "
           + ", ".join(f"{names[m]} {cost[m]:.2f} ms" for m in members))
     mean = {v: np.mean([proba[m][v] for m in members], 0) for v in VIEWS}
     print(f"early exit ({'+'.join(names[m] for m in members)}; none / flip / dark):")
-    print(f"  {'first':5s} {'margin':>6s} {'exit':>15s} {'changed':>12s} "
+    print(f"  {'order':14s} {'margin':>6s} {'exit first':>15s} {'changed':>12s} "
           f"{'accuracy':>22s} {'ms a face':>9s}")
-    print(f"  {'-':5s} {'none':>6s} {'':15s} {'':12s} "
+    print(f"  {'-':14s} {'none':>6s} {'':15s} {'':12s} "
           + " ".join(f"{(mean[v].argmax(1) == labels).mean():.4f}" for v in VIEWS)
           + f" {sum(cost.values()):9.2f}")
     for first in members:
-        rest = sum(cost[m] for m in members if m != first)
+        order = [first, *sorted((m for m in members if m != first), key=cost.get)]
         for margin in MARGINS:
-            sure = {v: top_margin(proba[first][v]) > margin for v in VIEWS}
-            answers = {v: np.where(sure[v], proba[first][v].argmax(1), mean[v].argmax(1))
-                       for v in VIEWS}
-            print(f"  {names[first]:5s} {margin:6.2f} "
-                  + "/".join(f"{sure[v].mean():4.0%}" for v in VIEWS) + " "
+            asked = {v: [] for v in VIEWS}
+            answers = {v: cascade(_replay([proba[m][v] for m in order], asked[v]), len(order),
+                                  len(labels), margin).argmax(1) for v in VIEWS}
+            left = {v: 1 - (asked[v][1] if len(asked[v]) > 1 else 0) / len(labels)
+                    for v in VIEWS}
+            ms = sum(cost[m] * n / len(labels) for m, n in zip(order, asked["none"]))
+            print(f"  {'+'.join(names[m] for m in order):14s} {margin:6.2f} "
+                  + "/".join(f"{left[v]:4.0%}" for v in VIEWS) + " "
                   + "/".join(f"{int((answers[v] != mean[v].argmax(1)).sum()):3d}"
                              for v in VIEWS) + " "
                   + " ".join(f"{(answers[v] == labels).mean():.4f}" for v in VIEWS)
-                  + f" {cost[first] + (1 - sure['none'].mean()) * rest:9.2f}")
+                  + f" {ms:9.2f}")
+
+
+def _replay(answers: list[np.ndarray], asked: list[int]):
+    """`cascade`'s `answer` from probabilities computed before, noting how many faces each
+    member is asked about."""
+    def answer(k: int, faces: np.ndarray) -> np.ndarray:
+        asked.append(len(faces))
+        return answers[k][faces]
+    return answer
+
 
 if __name__ == "__main__":
     main()

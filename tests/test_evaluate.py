@@ -22,7 +22,7 @@ from emocli.data.store import load_dataset
 from emocli.errors import EmocliError
 from emocli.models import BUNDLED, DEFAULT_MODEL, bundled_model_path, load_checkpoint
 from emocli.predict import Ensemble, Predictor, load_model
-from emocli.predict.loading import plain_average
+from emocli.predict.loading import plain_average, top_margin
 
 
 def test_numbers_equal_sklearn_on_the_csv(tiny_model, small_cache, tmp_path):
@@ -206,30 +206,43 @@ def test_ensemble_averages_its_members_each_with_tta(tiny_run, small_cache):
     assert np.allclose(got, want) and np.allclose(got.sum(1), 1, atol=1e-5)
 
 
-def test_an_early_exit_asks_the_later_members_only_about_unsure_faces(tiny_run, small_cache):
+def test_an_early_exit_asks_each_later_member_only_about_the_faces_still_unsure(
+        tiny_run, small_cache):
     first, second = (Predictor.load(tiny_run / "weights" / f) for f in ("best.pt", "last.pt"))
     images, _ = load_dataset(small_cache).split("val")
-    alone, other = first.predict_proba(images), second.predict_proba(images)
-    margin = np.sort(alone, 1)[:, -1] - np.sort(alone, 1)[:, -2]
-    cut = float(np.median(margin))
     asked = []
 
-    class Counted:
+    class Sure:  # the second network made surer (its probabilities cubed), noting its faces
         classes = second.classes
 
-        def predict_proba(self, faces, tta, batch_size):
+        def predict_proba(self, faces, tta="none", batch_size=256):
             asked.append(len(faces))
-            return second.predict_proba(faces, tta, batch_size)
+            p = second.predict_proba(faces, tta, batch_size) ** 3
+            return p / p.sum(1, keepdims=True)
 
-    got = Ensemble([first, Counted()], "pair", exit_margin=cut).predict_proba(images)
-    sure = margin > cut
-    assert 0 < sure.sum() < len(images)
-    assert np.array_equal(got[sure], alone[sure])
-    assert np.allclose(got[~sure], (alone[~sure] + other[~sure]) / 2)
-    assert asked == [int((~sure).sum())]
+    alone, other = first.predict_proba(images), Sure().predict_proba(images)
+    pair = (alone + other) / 2
+
+    def leaving(cut):  # the faces that leave after the first network, after the second, last
+        sure = top_margin(alone) > cut
+        sure_of_two = ~sure & (top_margin(pair) > cut)
+        return sure, sure_of_two, ~sure & ~sure_of_two
+
+    # a margin at which faces leave at each of the three stages
+    cut = next(c for c in np.quantile(top_margin(alone), np.linspace(0.1, 0.9, 17))
+               if all(group.any() for group in leaving(c)))
     asked.clear()
-    assert np.array_equal(Ensemble([first, Counted()], "pair", exit_margin=-1)
+    got = Ensemble([first, Sure(), Sure()], "trio", exit_margin=cut).predict_proba(images)
+    sure, sure_of_two, rest = leaving(cut)
+    assert np.array_equal(got[sure], alone[sure])
+    assert np.allclose(got[sure_of_two], pair[sure_of_two])
+    assert np.allclose(got[rest], (alone[rest] + 2 * other[rest]) / 3)
+    assert asked == [int((~sure).sum()), int(rest.sum())]
+    asked.clear()
+    assert np.array_equal(Ensemble([first, Sure()], "pair", exit_margin=-1)
                           .predict_proba(images), alone) and asked == []
+    assert np.allclose(Ensemble([first, Sure()], "pair").predict_proba(images), pair)
+    assert asked == [len(images)]
 
 
 def test_ensemble_members_must_share_classes(tiny_model, tmp_path):

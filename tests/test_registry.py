@@ -27,6 +27,18 @@ def test_mini_xception_is_about_60k_parameters():
     assert 40_000 <= n <= 80_000
 
 
+@pytest.mark.parametrize("depth,width", [(10, 64), (18, 32), (10, 40)])
+def test_resnet_stages_double_from_its_width(depth, width):
+    net = models.create_model("resnet", depth=depth, width=width, stem_stride=2)
+    stages = [getattr(net, f"layer{i}") for i in range(1, 5)]
+    assert [len(stage) for stage in stages] == [1 if depth == 10 else 2] * 4
+    assert [stage[-1].conv2.out_channels for stage in stages] == [width << i for i in range(4)]
+    assert net.fc.in_features == 8 * width
+    assert net(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    with pytest.raises(EmocliError, match="width must be at least 8"):
+        models.create_model("resnet", width=4)
+
+
 @pytest.mark.parametrize("conv,fc", [(2, 2), (3, 2), (5, 2), (5, 5), (1, 1)])
 def test_cnn_family_shapes(conv, fc):
     net = models.create_model("cnn", conv=conv, fc=fc)

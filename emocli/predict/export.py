@@ -14,7 +14,7 @@ from torch import nn
 from emocli import __version__
 from emocli.errors import EmocliError, JobFailed
 from emocli.fileio import atomic_path
-from emocli.models.checkpoint import ONNX_META
+from emocli.models.checkpoint import ONNX_META, ONNX_PREFIX
 from emocli.predict.loading import Ensemble, plain_average
 from emocli.predict.predictor import Predictor
 
@@ -71,6 +71,7 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path,
                 "model": model.name, "emocli_version": __version__}
         if len(members) == 1:  # one network: the graph is its checkpoint too (load_checkpoint)
             meta[ONNX_META] = json.dumps(members[0].meta)
+            _keep_every_weight(proto, members[0].model)
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         if half:
@@ -79,6 +80,19 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path,
         worst = _check(tmp, Path(dst), plain_average(model), images,  # no early exit in it
                        HALF_TOLERANCE if half else ONNX_TOLERANCE)
     return worst
+
+
+def _keep_every_weight(proto, net: nn.Module) -> None:
+    """Store the weights the exporter merged into another of equal value (a residual block's
+    two BatchNorm biases, trained in step, are equal), unused by the graph, so that
+    `load_checkpoint` reads every weight back by its name."""
+    from onnx import numpy_helper
+
+    stored = {init.name for init in proto.graph.initializer}
+    for name, value in net.state_dict().items():
+        if value.is_floating_point() and ONNX_PREFIX + name not in stored:
+            proto.graph.initializer.append(
+                numpy_helper.from_array(value.detach().cpu().numpy(), ONNX_PREFIX + name))
 
 
 def _half_weights(proto) -> None:

@@ -73,6 +73,24 @@ def plain_average(model):
     return Ensemble(model.members, model.name) if isinstance(model, Ensemble) else model
 
 
+def cascade(answer, members: int, faces: int, margin: float | None = None) -> np.ndarray:
+    """The average of `members` answers, `answer(k, faces)` giving member k's probabilities for
+    those face indices, asked in order: after each member but the last, the faces whose average
+    so far leads by more than `margin` (`top_margin`) keep it and are not asked about again
+    (None: every member answers for every face)."""
+    ask = np.arange(faces)
+    total = answer(0, ask).copy()
+    heard = np.ones(faces, np.float32)
+    for k in range(1, members):
+        if margin is not None:
+            ask = ask[top_margin(total[ask] / k) <= margin]
+        if not len(ask):
+            break
+        total[ask] += answer(k, ask)
+        heard[ask] += 1
+    return total / heard[:, None]
+
+
 def top_margin(proba: np.ndarray) -> np.ndarray:
     """How far each row's most likely class leads the next."""
     top = np.partition(proba, -2, axis=1)
@@ -81,8 +99,9 @@ def top_margin(proba: np.ndarray) -> np.ndarray:
 
 class Ensemble:
     """Several networks answering as one: their probabilities (each with its own TTA) averaged.
-    With `exit_margin`, a face the first network is sure of (its top two probabilities this far
-    apart) keeps the first network's answer and skips the others: a cascade, for speed."""
+    With `exit_margin`, a cascade for speed: after each member but the last, a face whose
+    average so far puts its top two probabilities more than this apart keeps that average,
+    and the later members do not see it (`cascade`)."""
 
     def __init__(self, members: list, name: str, exit_margin: float | None = None):
         self.members, self.name, self.exit_margin = members, name, exit_margin
@@ -100,17 +119,10 @@ class Ensemble:
         self.members[0].check_classes()
 
     def predict_proba(self, images, tta: str = "none", batch_size: int = 256):
-        first = self.members[0].predict_proba(images, tta, batch_size)
-        if self.exit_margin is None:
-            return self._mean(first, images, tta, batch_size)
-        proba, unsure = first.copy(), np.flatnonzero(top_margin(first) <= self.exit_margin)
-        if len(unsure):
-            proba[unsure] = self._mean(first[unsure], np.asarray(images)[unsure], tta, batch_size)
-        return proba
-
-    def _mean(self, first: np.ndarray, images, tta: str, batch_size: int) -> np.ndarray:
-        return np.mean([first, *(m.predict_proba(images, tta, batch_size)
-                                 for m in self.members[1:])], axis=0)
+        images = np.asarray(images)
+        return cascade(lambda k, faces: self.members[k].predict_proba(
+            images if len(faces) == len(images) else images[faces], tta, batch_size),
+            len(self.members), len(images), self.exit_margin)
 
     def to(self, device) -> Ensemble:
         for m in self.members:
