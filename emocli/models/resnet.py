@@ -11,7 +11,8 @@ _DEPTHS = {10: [1, 1, 1, 1], 18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}
 def resnet(num_classes: int = 7, depth: int = 18, stem_stride: int = 1,
            dropout: float = 0.0, width: int = 64) -> nn.Module:
     """ResNet (torchvision BasicBlock) for 48x48: a 3x3 stem and no max-pool; depth 10, 18 or
-    34; `width` channels in the first stage, doubling at each of the next three (64: torchvision's)."""
+    34; `width` channels in the first stage, doubling at each of the next three (64 is
+    torchvision's)."""
     if depth not in _DEPTHS:
         raise ValueError(f"depth must be one of {', '.join(map(str, _DEPTHS))}, got {depth}")
     if stem_stride not in (1, 2):
