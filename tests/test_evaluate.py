@@ -245,6 +245,27 @@ def test_an_early_exit_asks_each_later_member_only_about_the_faces_still_unsure(
     assert asked == [len(images)]
 
 
+def test_models_joined_with_plus_average_every_network_once(tiny_run, small_cache):
+    best, last = (tiny_run / "weights" / f for f in ("best.pt", "last.pt"))
+    images, _ = load_dataset(small_cache).split("val")
+    trio = load_model(f"{best}+{last}+{best}")
+    assert isinstance(trio, Ensemble) and trio.exit_margin is None
+    one, two = (Predictor.load(f).predict_proba(images) for f in (best, last))
+    assert np.allclose(trio.predict_proba(images), (2 * one + two) / 3, atol=1e-6)
+    if _shipped("ensemble"):  # a bundled ensemble joins with its networks, without its exit
+        joined = load_model(f"ensemble+{best}")
+        assert len(joined.members) == len(BUNDLED["ensemble"].files) + 1
+    doc = run("evaluate", f"{best}+{last}", "--data", small_cache, "--json").json()
+    assert doc["model"] == f"{best}+{last}"
+    assert doc["n"] == len(images)
+
+
+@pytest.mark.parametrize("joined, needle", [("{best}+", "an empty name in a combination"),
+                                            ("{best}+nope.onnx", "nope.onnx: no such model")])
+def test_a_bad_part_of_a_combination_is_named(joined, needle, tiny_model, small_cache):
+    _refused(joined.format(best=tiny_model), small_cache, needle)
+
+
 def test_ensemble_members_must_share_classes(tiny_model, tmp_path):
     other = _edited(tiny_model, tmp_path, classes=list("abcdefg"))
     with pytest.raises(EmocliError, match="differ from"):

@@ -127,6 +127,8 @@ def test_the_bundled_ensemble_exports_as_one_onnx_graph(tmp_path, faces):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["ensemble", "-o", "e.pt"], "ensemble: an ensemble is not one checkpoint"),
+    (["default+default", "-o", "d.pt"], "default+default: an ensemble is not one checkpoint"),
+    (["default+", "-o", "d.pt"], "default+: an empty name in a combination"),
     (["default", "-o", "d.txt"], "d.txt: must end in .pt or .onnx"),
     (["nope", "-o", "n.pt"], "nope: no such model file"),
 ])

@@ -98,6 +98,7 @@ def test_json_output(small_cache, tmp_path):
     (["--mixup", "-1"], "--mixup must be at least 0"),
     (["--distill-weight", "2"], "--distill-weight must be in [0, 1]"),
     (["--distill", "nosuch.pt"], "--distill nosuch.pt: no such model file (bundled models: "),
+    (["--distill", "ensemble+nosuch.pt"], "--distill nosuch.pt: no such model file"),
     (["--distill-tta", "mirror"], "--distill-tta must be one of none, flip, tencrop"),
 ])
 def test_bad_arguments(args, needle, small_cache):
@@ -179,6 +180,21 @@ def test_distillation_makes_the_student_follow_its_teacher(tiny_model, small_cac
     assert agreement["1"] > agreement["0"] + 0.1, agreement
 
 
+def test_a_teacher_joined_with_plus_averages_its_networks(tiny_model, fer):
+    """--distill mine.pt+default: each training view gets the mean of the networks'
+    probabilities."""
+    from emocli.predict import load_model
+    from emocli.train.trainer import load_teacher
+
+    pixels = torch.from_numpy(fer.images[:64]).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        joined = load_teacher(f"{tiny_model}+default", torch.device("cpu")).proba_pixels(pixels)
+        alone = [load_model(m, runtime="torch").proba_pixels(pixels)
+                 for m in (tiny_model, "default")]
+    assert torch.allclose(joined, (alone[0] + alone[1]) / 2, atol=1e-6)
+    assert (alone[0] - alone[1]).abs().max() > 1e-3  # two different networks
+
+
 def test_a_flip_teacher_averages_each_view_and_its_mirror(tiny_model, small_cache, tmp_path):
     """--distill-tta flip: the teacher's probabilities for a training view are the mean of its
     word on the view and on the mirrored view, and the run records the setting."""
@@ -257,3 +273,20 @@ def test_the_teacher_sees_the_students_view_before_its_exposure(tiny_model, smal
             assert erased.sum() > 1000
             assert ((teacher - norm["mean"]) / norm["std"])[erased].abs().max() < 1e-5
             assert not torch.allclose(teacher, faces.float() / 255, atol=0.05)
+
+
+def test_light_darkens_faces_as_far_as_dim_footage_does(fer):
+    """--light's gamma reaches 2.6 on the dark side (darkened PublicTest draws 1.6-2.4), 0.55 on
+    the bright side, and a share p of the faces is changed, the rest left as they are."""
+    from emocli.train.augment import LightConfig, light_batch
+
+    faces = torch.from_numpy(fer.images[:400]).float().div(255).unsqueeze(1)
+    only_gamma = LightConfig(contrast=(1.0, 1.0), brightness=0.0, noise=0.0, blur=0.0)
+    lit = light_batch(faces, torch.Generator().manual_seed(0), 0.5, only_gamma)
+    changed = (lit != faces).flatten(1).any(1)
+    assert 0.4 < changed.float().mean() < 0.6
+    mid = (faces > 0.2) & (faces < 0.8)  # where the gamma can be read back
+    gammas = torch.stack([(lit[i][mid[i]].log() / faces[i][mid[i]].log()).median()
+                          for i in changed.nonzero().flatten()])
+    assert 0.55 <= gammas.min() < 0.65 and 2.45 < gammas.max() <= 2.6
+    assert (gammas > 1.8).float().mean() > 0.15  # beyond the range used before session 23

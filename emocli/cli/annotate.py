@@ -15,7 +15,7 @@ import typer
 from emocli import EmocliError, JobFailed, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import err, note, out, print_json, warn
-from emocli.models import DEFAULT_MODEL, describe_bundled
+from emocli.models import DEFAULT_MODEL, describe_bundled, model_files
 from emocli.video import (
     DETECTORS,
     IMAGE_EXTS,
@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # the work's modules load torch and OpenCV: only when a comma
 _OPTS = AnnotateOptions()  # the defaults live in the library; the options show them
 
 MODEL_HELP = (f"Model file (.pt, or .onnx from emocli export) or a bundled model: "
-              f"{describe_bundled()}; default: {DEFAULT_MODEL}.")
+              f"{describe_bundled()}; default: {DEFAULT_MODEL}. Join several with + to "
+              "average their networks (ensemble+mine.onnx).")
 
 
 def _run_one(src: Source, dst: Path | None, predictor: Predictor | DnnPredictor | Ensemble,
@@ -247,7 +248,7 @@ def annotate(
                 src.name + ".mp4" if src.live else _output_name(src.path))
     jsonl_file = Path(jsonl) if jsonl not in (None, "-") else None
     check_outputs([None if src.live else src.path,
-                   model if model and Path(model).exists() else None, detector_model],
+                   *(model_files(model) if model else []), detector_model],
                   [output and _main_output(src, output),
                    Output(csv, "file", (".csv",)) if csv and str(csv) != "-" else None,
                    plot and Output(plot, "file", (".png",)), jsonl_file and Output(jsonl_file)])

@@ -11,7 +11,7 @@ from rich.table import Table
 from emocli import EMOTIONS, EmocliError, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
-from emocli.models import DEFAULT_MODEL, TTA, describe_bundled
+from emocli.models import DEFAULT_MODEL, TTA, describe_bundled, model_files
 
 if TYPE_CHECKING:  # torch and scikit-learn load only when a command runs
     from emocli.predict import Evaluation
@@ -55,7 +55,8 @@ def comparison_table(evaluations: list[Evaluation]) -> Table:
 def evaluate_command(
     models: Annotated[Optional[list[str]], typer.Argument(
         help=f"Model files (.pt, or .onnx from emocli export) or bundled models: "
-             f"{describe_bundled()}; default: {DEFAULT_MODEL}.")] = None,
+             f"{describe_bundled()}; default: {DEFAULT_MODEL}. Join several with + to "
+             "average their networks (ensemble+mine.onnx).")] = None,
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     split: Annotated[Optional[str], typer.Option(
         help="test, val or train; default: test if the data has it, else val.")] = None,
@@ -79,7 +80,7 @@ def evaluate_command(
     from emocli import load_dataset, write_csv
     from emocli.predict import default_split, ensemble, evaluate, load_model
 
-    check_outputs([*(m for m in models or [] if Path(m).exists()), data],
+    check_outputs([*(f for m in models or [] for f in model_files(m)), data],
                   [csv and Output(csv, "file", (".csv",)), plot and Output(plot, "file", (".png",))])
     predictors = [load_model(m, runtime) for m in (models or [None])]
     dataset = load_dataset(data)

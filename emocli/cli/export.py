@@ -42,7 +42,7 @@ def export(
     predictor = load_model(model, runtime="torch")
     done = {"model": model}
     if checkpoint is not None:
-        if source is None and len(BUNDLED[model].files) > 1:
+        if hasattr(predictor, "members"):
             raise EmocliError(f"{model}: an ensemble is not one checkpoint; export its members, "
                               f"or write {output.with_suffix('.onnx').name} (one graph)")
         export_checkpoint(source or BUNDLED[model].paths[0], checkpoint, half)

@@ -121,7 +121,8 @@ def train(
         help="Mixup: blend image pairs with Beta(alpha, alpha) weights, e.g. 0.2 (0: off).")] = (
             _CFG.mixup),
     distill: Annotated[Optional[str], typer.Option(
-        help="Distil from this teacher (a model file or bundled name, e.g. ensemble): each "
+        help="Distil from this teacher (a model file or bundled name, e.g. ensemble, or "
+             "several joined with +): each "
              "step, its probabilities on the batch the student sees join the labels as "
              "targets.",
         autocompletion=complete.bundled_models)] = _CFG.distill,

@@ -24,4 +24,5 @@ __getattr__, __all__ = lazy_names(__name__, {
     "TTA": "emocli.models.bundled",
     "RUNTIMES": "emocli.models.bundled",
     "bundled_model_path": "emocli.models.bundled",
+    "model_files": "emocli.models.bundled",
 })

@@ -58,6 +58,23 @@ def model_file(spec: str) -> Path | None:
     return None
 
 
+def model_parts(spec: str) -> list[str]:
+    """The models a spec names: `a.onnx+b.onnx+ensemble` names several, whose networks answer
+    together (an existing file whose name holds a plus is one model)."""
+    if "+" not in spec or Path(spec).exists():
+        return [spec]
+    parts = spec.split("+")
+    if not all(parts):
+        raise EmocliError(f"{spec}: an empty name in a combination of models (a.onnx+b.onnx)")
+    return parts
+
+
+def model_files(spec: str) -> list[Path]:
+    """The user's files a spec names (bundled models left out): the inputs an output must not
+    overwrite. Raises for a name that is neither a file nor bundled."""
+    return [path for part in model_parts(spec) if (path := model_file(part)) is not None]
+
+
 def bundled_model_path(file: str = "default.onnx") -> Path:
     return Path(str(files("emocli") / "assets" / file))
 

