@@ -146,6 +146,11 @@ def test_a_model_is_never_exported_onto_itself(tmp_path, tiny_model):
     copy.write_bytes(tiny_model.read_bytes())
     result = run("export", copy, "-o", copy, "--half")
     assert result.exit_code == 2 and "refusing to overwrite it" in result.stderr
+    graph = copy.with_suffix(".onnx")  # a combination exports as one graph: not onto a part
+    graph.write_bytes(b"mine")
+    joined = run("export", f"{graph}+default", "-o", graph)
+    assert joined.exit_code == 2 and "refusing to overwrite it" in joined.stderr
+    assert graph.read_bytes() == b"mine"
     assert copy.read_bytes() == tiny_model.read_bytes()
 
 

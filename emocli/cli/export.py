@@ -10,7 +10,7 @@ import typer
 from emocli import EmocliError, Output, check_outputs
 from emocli.cli import complete
 from emocli.cli.output import note, out, print_json
-from emocli.models import BUNDLED
+from emocli.models import BUNDLED, model_files
 
 
 def export(
@@ -34,7 +34,7 @@ def export(
     onnx_file = output if suffix == ".onnx" else output.with_suffix(".onnx") if onnx else None
     source = Path(model) if Path(model).exists() else None
     also = Output(onnx_file, "file") if onnx_file not in (None, output) else None
-    check_outputs([source], [Output(output, "file", (".pt", ".onnx")), also])
+    check_outputs(model_files(model), [Output(output, "file", (".pt", ".onnx")), also])
     from emocli.models import export_checkpoint
     from emocli.predict import export_onnx, load_model
 
