@@ -126,6 +126,14 @@ def test_the_bundled_ensemble_exports_as_one_onnx_graph(tmp_path, faces):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ensemble.onnx"]
 
 
+def test_a_network_joined_with_itself_exports_as_it_answers(tmp_path, tiny_model, faces):
+    graph = tmp_path / "twice.onnx"  # the exporter merges the equal weights of the copies
+    result = run("export", f"{tiny_model}+{tiny_model}", "-o", graph)
+    assert result.exit_code == 0, result.stderr
+    want = load_model(tiny_model).predict_proba(faces)  # a network averaged with itself
+    assert np.abs(onnx_proba(graph, faces) - want).max() < 1e-4
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["ensemble", "-o", "e.pt"], "ensemble: an ensemble is not one checkpoint"),
     (["default+default", "-o", "d.pt"], "default+default: an ensemble is not one checkpoint"),

@@ -72,6 +72,8 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path,
         if len(members) == 1:  # one network: the graph is its checkpoint too (load_checkpoint)
             meta[ONNX_META] = json.dumps(members[0].meta)
             _keep_every_weight(proto, members[0].model)
+        else:  # (one network's graph keeps its merged BatchNorm biases, as shipped)
+            _unshare_weights(proto)
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         if half:
@@ -93,6 +95,21 @@ def _keep_every_weight(proto, net: nn.Module) -> None:
         if value.is_floating_point() and ONNX_PREFIX + name not in stored:
             proto.graph.initializer.append(
                 numpy_helper.from_array(value.detach().cpu().numpy(), ONNX_PREFIX + name))
+
+
+def _unshare_weights(proto) -> None:
+    """Store again, under its own name, each weight the exporter merged into another of equal
+    value and reads through an Identity node: in a network joined with itself (`a.pt+a.pt`)
+    every convolution's weights come so, and OpenCV runs a convolution whose weights a node
+    gives wrong at batch sizes over one (0.49 off)."""
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    weights = {init.name: init for init in graph.initializer}
+    for node in [n for n in graph.node if n.op_type == "Identity" and n.input[0] in weights]:
+        graph.initializer.append(numpy_helper.from_array(
+            numpy_helper.to_array(weights[node.input[0]]), node.output[0]))
+        graph.node.remove(node)
 
 
 def _half_weights(proto) -> None:
