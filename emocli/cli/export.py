@@ -32,9 +32,9 @@ def export(
     suffix = output.suffix.lower()
     checkpoint = output if suffix == ".pt" else None
     onnx_file = output if suffix == ".onnx" else output.with_suffix(".onnx") if onnx else None
-    source = Path(model) if Path(model).exists() else None
     also = Output(onnx_file, "file") if onnx_file not in (None, output) else None
-    check_outputs(model_files(model), [Output(output, "file", (".pt", ".onnx")), also])
+    inputs = model_files(model)  # the user's files: [] for a bundled name
+    check_outputs(inputs, [Output(output, "file", (".pt", ".onnx")), also])
     from emocli.models import export_checkpoint
     from emocli.predict import export_onnx, load_model
 
@@ -45,7 +45,7 @@ def export(
         if hasattr(predictor, "members"):
             raise EmocliError(f"{model}: an ensemble is not one checkpoint; export its members, "
                               f"or write {output.with_suffix('.onnx').name} (one graph)")
-        export_checkpoint(source or BUNDLED[model].paths[0], checkpoint, half)
+        export_checkpoint((inputs or BUNDLED[model].paths)[0], checkpoint, half)
         done["checkpoint"] = {"path": str(checkpoint), "bytes": checkpoint.stat().st_size,
                               "half": half}
     if onnx_file is not None:

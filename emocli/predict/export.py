@@ -72,7 +72,8 @@ def export_onnx(model: Predictor | Ensemble, dst: str | Path,
         if len(members) == 1:  # one network: the graph is its checkpoint too (load_checkpoint)
             meta[ONNX_META] = json.dumps(members[0].meta)
             _keep_every_weight(proto, members[0].model)
-        else:  # (one network's graph keeps its merged BatchNorm biases, as shipped)
+        else:  # each network reads its own weights (a single network's graph keeps
+            # the exporter's merged BatchNorm biases, as the shipped graphs have them)
             _unshare_weights(proto)
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
