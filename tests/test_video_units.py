@@ -18,6 +18,7 @@ from emocli.video.detectors import (
     resolve_detector_name,
     working_scale,
 )
+from emocli.video import smoothing
 from emocli.video.smoothing import LabelSmoother, SmoothingConfig, flips_per_second
 from emocli.video.tracker import Tracker, TrackerConfig
 
@@ -217,6 +218,31 @@ def test_hysteresis_holds_a_label_through_noise_and_follows_a_change():
     assert flips_per_second(labels[:125], 5) == 0
     switch = labels.index(4)
     assert 125 <= switch <= 125 + 0.5 * fps  # follows the real change within half a second
+
+
+def test_a_run_of_unsure_answers_cannot_flip_a_sure_label(monkeypatch):
+    """A 12-px face's answers (top probability 0.38, the lead rotating among three emotions,
+    one every 0.24 s: a 16.7 fps clip classified every 4th frame) leave a sure label alone for
+    3 s, where the same answers each counted in full flip it 7 times; a sure change then shows
+    at its first answer either way."""
+    def run() -> list[int]:
+        smoother, labels = LabelSmoother(SmoothingConfig()), []
+        smoother.update(np.array([0.02, 0.02, 0.02, 0.02, 0.86, 0.02, 0.04]), 0.0)
+        for i in range(1, 13):
+            p = np.full(7, 0.08)
+            p[[0, 6, 4][i % 3]], p[[6, 4, 0][i % 3]] = 0.38, 0.22
+            smoother.update(p, 0.24 * i)
+            labels.append(smoother.label)
+        for i in range(13, 17):
+            smoother.update(np.array([0.02, 0.01, 0.02, 0.85, 0.03, 0.02, 0.05]), 0.24 * i)
+            labels.append(smoother.label)
+        return labels
+
+    weighed = run()
+    monkeypatch.setattr(smoothing, "sureness", lambda p: 1.0)  # the plain average
+    plain = run()
+    assert weighed == [4] * 12 + [3] * 4
+    assert sum(a != b for a, b in zip(plain[:12], [4] + plain[:11])) == 7 and plain[12:] == [3] * 4
 
 
 def test_smoothing_is_in_seconds_not_frames():

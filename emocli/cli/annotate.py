@@ -187,8 +187,8 @@ def annotate(
         help="Frames a lost face is waited for; it is drawn through the gap only if it comes "
              "back.")] = _OPTS.tracker.max_coast,
     smooth_time: Annotated[float, typer.Option(
-        help="Time constant, in seconds, of each face's probability average (0: none).")] = (
-            _OPTS.smoothing.tau),
+        help="Time constant, in seconds, of each face's probability average for a sure "
+             "answer; an unsure one counts for less (0: no average).")] = _OPTS.smoothing.tau,
     hysteresis: Annotated[float, typer.Option(
         help="Lead in averaged probability another emotion needs to change a face's "
              "label.")] = _OPTS.smoothing.margin,

@@ -26,7 +26,9 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class SmoothingConfig:
-    tau: float = 0.3  # seconds: the time constant of the exponential average (0: none)
+    # seconds: the time constant of the exponential average for a sure answer; an unsure one
+    # counts for less (`smoothing.sureness`); 0: no average
+    tau: float = 0.3
     margin: float = 0.1  # lead (in probability) another emotion needs to take the label over
 
 
