@@ -84,13 +84,13 @@ def test_one_track_per_face(clip_results):
     assert len(classroom) == 4 and all(t["frames"] == 45 for t in classroom)
 
 
-def change_lag(rows, to_label: str) -> float:
+def change_lag(rows, to_label: str, hold: float = 1.0) -> float:
     """Seconds between the classifier's own switch to `to_label` (the first classified frame
-    from which it says so for the next 0.5 s) and the shown label's switch."""
+    from which it says so for the next `hold` seconds) and the shown label's switch."""
     raw = [(r.time_s, r.raw.argmax()) for r in rows if r.raw is not None]
     target = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].index(to_label)
     for i, (t, label) in enumerate(raw):
-        window = [lab for s, lab in raw[i:] if s < t + 0.5]
+        window = [lab for s, lab in raw[i:] if s < t + hold]
         if label == target and all(lab == target for lab in window) and i > 0:
             start = t
             break
@@ -101,7 +101,10 @@ def change_lag(rows, to_label: str) -> float:
 def test_a_real_change_is_followed_within_half_a_second(clip_results):
     rows = clip_results[FACES / "pyfeat_WolfgangLanger_Pexels.mp4"].rows
     labels = [r.label for r in rows]
-    # he starts crying (the classifier's sad and neutral are 0.38 each there), ends happy
+    # she starts crying (the classifier's sad and neutral are 0.38 each there), ends laughing
+    # (from 9.6 s). The change is one the classifier holds for a second: in the crying, at
+    # 0.6-1.4 s, some networks read her grimace as happy for under a second (at 0.41-0.53), a
+    # misreading that the smoother need not show
     assert labels[0] in ("sad", "fear", "neutral") and labels[-1] == "happy"
     fps = clip_results[FACES / "pyfeat_WolfgangLanger_Pexels.mp4"].fps
     assert change_lag(rows, "happy") <= 0.5 + 1 / fps  # both ends are frame times
