@@ -36,14 +36,13 @@ BUNDLED = {m.name: m for m in (
                  "0.2): sixth.onnx (two sessions on 2 CPU cores) taught 36 more epochs by "
                  "ensemble (session 24; its best epoch)",
                  2_796_263, {"none": 0.7052, "flip": 0.7080, "tencrop": 0.7077}),
-    BundledModel("ensemble", ("second.onnx", "sixth.onnx", "fifth.onnx", "fourth.onnx"),
-                 "four networks, probabilities averaged, asked in turn: vgg width=40, "
-                 "distilled (second.onnx, session 14), resnet depth=18 width=32 over two "
-                 "sessions (sixth.onnx, session 23's last epoch), the same after its first "
-                 "session (fifth.onnx, session 22) and vgg width=32 convs=2 from scratch "
-                 "(fourth.onnx, session 18); a face the networks so far are sure of skips the "
-                 "rest",
-                 14_795_540, {"none": 0.7030, "flip": 0.7044, "tencrop": 0.6974}, exit_margin=0.25),
+    BundledModel("ensemble", ("sixth.onnx", "second.onnx", "default.onnx"),
+                 "three networks, probabilities averaged, asked in turn: resnet depth=18 "
+                 "width=32 over two sessions (sixth.onnx, session 23's last epoch), vgg "
+                 "width=40, distilled (second.onnx, session 14) and default.onnx (sixth.onnx "
+                 "taught by the ensemble of session 23, session 24); a face the networks so "
+                 "far are sure of skips the rest",
+                 10_205_805, {"none": 0.7080, "flip": 0.7122, "tencrop": 0.7060}, exit_margin=0.2),
 )}
 DEFAULT_MODEL = "ensemble"  # the most accurate; see docs/model-card.md
 TTA = ("none", "flip", "tencrop")
