@@ -18,7 +18,6 @@ from emocli.video.detectors import (
     resolve_detector_name,
     working_scale,
 )
-from emocli.video import smoothing
 from emocli.video.smoothing import LabelSmoother, SmoothingConfig, flips_per_second
 from emocli.video.tracker import Tracker, TrackerConfig
 
@@ -239,7 +238,7 @@ def test_a_run_of_unsure_answers_cannot_flip_a_sure_label(monkeypatch):
         return labels
 
     weighed = run()
-    monkeypatch.setattr(smoothing, "sureness", lambda p: 1.0)  # the plain average
+    monkeypatch.setattr("emocli.video.smoothing.sureness", lambda p: 1.0)  # plain average
     plain = run()
     assert weighed == [4] * 12 + [3] * 4
     assert sum(a != b for a, b in zip(plain[:12], [4] + plain[:11])) == 7 and plain[12:] == [3] * 4
